@@ -1,0 +1,5 @@
+"""Allow ``python -m shoplog``."""
+
+from shoplog.cli import main
+
+raise SystemExit(main())

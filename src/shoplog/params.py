@@ -1,0 +1,277 @@
+"""Parameter profiles: load ``params/<profile>.yml``, apply overrides, validate once.
+
+A profile is plain YAML. ``extends: <other profile>`` starts from another
+profile and changes only what it names. Overrides use dotted keys
+(``study.end_date=2020-02-29``); values are read as YAML scalars. Validation
+gives one message per problem naming the key and what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shoplog.paths import PROJECT_ROOT
+
+CANONICAL_EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
+
+
+class ParamsError(ValueError):
+    """A parameter profile or override that cannot be used, with a message saying why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticParams(_Section):
+    """The embedded synthetic shop: which preset, which seed."""
+
+    preset: Literal["tiny", "default", "large"] = "default"
+    seed: int = 42
+    # None keeps the preset's number of users; benchmarks scale it
+    n_users: int | None = Field(default=None, gt=0)
+
+
+class MappingParams(_Section):
+    """How a log's layout maps to the canonical schema (identity for REES46)."""
+
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    delimiter: str = ","
+    header: bool = True
+    # column names of a file without a header line, in file order
+    names: list[str] | None = None
+    # canonical column -> column in the file; unnamed canonical columns keep their name
+    columns: dict[str, str] = Field(default_factory=dict)
+    # strptime format of text times; None accepts ISO-8601 with an optional " UTC" suffix
+    time_format: str | None = None
+    # unit of numeric unix-epoch times ("s" or "ms"); None when times are text or timestamps
+    time_unit: Literal["s", "ms"] | None = None
+    # zone of times written without one; they are converted to UTC
+    timezone: str = "UTC"
+    # source event name -> canonical event type, or "drop" to drop (and count) such rows
+    event_types: dict[str, str] = Field(default_factory=dict)
+    # a constant event type for logs without an event column (e.g. purchase-only logs)
+    event_type: str | None = None
+    # rows missing time, user or event type are an error unless this is true (then counted)
+    drop_incomplete_rows: bool = False
+    # exact duplicate rows: "drop" (double-fired tracking) or "keep" (they encode quantity)
+    duplicates: Literal["drop", "keep"] = "drop"
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = (*CANONICAL_EVENT_TYPES, "drop")
+        bad = {k: v for k, v in value.items() if v not in allowed}
+        if bad:
+            raise ValueError(
+                f"event_types maps to unknown types {bad}; map each source name to one of {allowed}"
+            )
+        return {str(k): v for k, v in value.items()}
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_constant(cls, value: str | None) -> str | None:
+        if value is not None and value not in CANONICAL_EVENT_TYPES:
+            raise ValueError(f"event_type must be one of {CANONICAL_EVENT_TYPES}, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _names_when_headerless(self) -> MappingParams:
+        if not self.header and not self.names:
+            raise ValueError("header is false: list the file's columns in order under 'names'")
+        return self
+
+
+class DataParams(_Section):
+    """Where the event log comes from."""
+
+    # "synthetic" for the embedded shop, or a path (CSV, CSV.gz, Parquet; relative to the project)
+    source: str = "synthetic"
+    # a short name for the data shown in the book
+    label: str = "synthetic shop"
+    synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
+    mapping: MappingParams = Field(default_factory=MappingParams)
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.source == "synthetic"
+
+    def source_path(self) -> Path:
+        """The input file, resolved against the project root."""
+        path = Path(self.source).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+class StudyParams(_Section):
+    """The study window: events in [start_date, end_date) are kept."""
+
+    start_date: dt.date
+    end_date: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StudyParams:
+        if self.end_date <= self.start_date:
+            raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        return self
+
+
+class SessionParams(_Section):
+    """Sessions split after this much inactivity."""
+
+    gap_minutes: float = Field(default=30, gt=0)
+
+
+class AnchorParams(_Section):
+    """When users are scored and how far features and labels look."""
+
+    spacing_days: int = Field(default=7, gt=0)
+    lookback_days: int = Field(default=90, gt=0)
+    horizon_days: int = Field(default=30, gt=0)
+    repurchase_gap_days: int = Field(default=25, gt=0)
+
+
+class TargetingParams(_Section):
+    """Who is contacted."""
+
+    top_k_fraction: float = Field(default=0.2, gt=0, le=1)
+
+
+class EngineParams(_Section):
+    """The engine that scans the log (Ibis backend and its resources)."""
+
+    backend: Literal["duckdb"] = "duckdb"
+    memory_limit: str = "8GB"
+    threads: int | None = Field(default=None, gt=0)
+    # where the engine may spill; None uses its default
+    temp_directory: str | None = None
+
+
+class Params(_Section):
+    """A validated parameter profile, handed to every chapter."""
+
+    profile: str = "custom"
+    seed: int = 42
+    data: DataParams = Field(default_factory=DataParams)
+    study: StudyParams
+    sessions: SessionParams = Field(default_factory=SessionParams)
+    anchors: AnchorParams = Field(default_factory=AnchorParams)
+    targeting: TargetingParams = Field(default_factory=TargetingParams)
+    engine: EngineParams = Field(default_factory=EngineParams)
+
+    def flat(self) -> dict[str, Any]:
+        """Plain values keyed ``<section>_<key>`` (``study_end_date``), as notebooks name them."""
+        out: dict[str, Any] = {}
+        for key, value in self.model_dump(mode="json").items():
+            if isinstance(value, dict):
+                for sub, subvalue in value.items():
+                    out[f"{key}_{sub}"] = subvalue
+            else:
+                out[key] = value
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _profile_path(profile: str | Path, params_dir: Path) -> Path:
+    path = Path(profile)
+    if path.suffix in (".yml", ".yaml"):
+        return path if path.is_absolute() else Path.cwd() / path
+    return params_dir / f"{profile}.yml"
+
+
+def read_profile(profile: str | Path, params_dir: Path | None = None) -> dict[str, Any]:
+    """The raw mapping of a profile (a name in ``params/`` or a YAML path), ``extends`` resolved."""
+    params_dir = params_dir or PROJECT_ROOT / "params"
+    seen: list[Path] = []
+    path = _profile_path(profile, params_dir)
+    layers: list[dict[str, Any]] = []
+    while True:
+        if not path.exists():
+            known = sorted(p.stem for p in params_dir.glob("*.yml"))
+            raise ParamsError(f"no parameter profile {path}; known profiles: {known}")
+        if path in seen:
+            raise ParamsError(f"profile {path} extends itself through {seen}")
+        seen.append(path)
+        try:
+            layer = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(layer, dict):
+            raise ParamsError(f"{path} must hold a mapping of sections, not {type(layer).__name__}")
+        parent = layer.pop("extends", None)
+        layers.append(layer)
+        if parent is None:
+            break
+        path = _profile_path(str(parent), params_dir)
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):
+        merged = _deep_merge(merged, layer)
+    merged.setdefault("profile", Path(profile).stem)
+    return merged
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides; values are parsed as YAML (dates, numbers, lists)."""
+    out = _deep_merge({}, raw)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ParamsError(f"override {item!r} must look like section.key=value")
+        key, _, text = item.partition("=")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"override {item!r}: value is not valid YAML ({exc})") from exc
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def validate_params(raw: dict[str, Any], origin: str = "parameters") -> Params:
+    """Validate a raw profile; errors name each offending key and the fix."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check its spelling and section)"
+            elif err["type"] == "missing":
+                msg = "required; add it to the profile or pass --set " + where + "=..."
+            lines.append(f"  {where}: {msg}")
+        raise ParamsError(f"invalid {origin}:\n" + "\n".join(lines)) from None
+
+
+def load_params(
+    profile: str | Path = "default",
+    overrides: list[str] | None = None,
+    params_dir: Path | None = None,
+) -> Params:
+    """Read, override and validate a profile: the one entry point for parameters."""
+    raw = apply_overrides(read_profile(profile, params_dir), overrides)
+    return validate_params(raw, origin=f"profile {profile!r}")

@@ -1,0 +1,91 @@
+"""Every path the project uses, built from the project root (one source of truth).
+
+Notebooks never spell ``../data``: the runner hands them the paths below as
+parameters. Tests point ``data_dir`` and ``build_dir`` at temporary folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """Locations of inputs, processed data, outputs and the build for one run."""
+
+    root: Path = PROJECT_ROOT
+    data_dir: Path = PROJECT_ROOT / "data"
+    build_dir: Path = PROJECT_ROOT / "_build"
+
+    @classmethod
+    def create(
+        cls, data_dir: str | Path | None = None, build_dir: str | Path | None = None
+    ) -> ProjectPaths:
+        """Paths with optional data and build folders (relative ones are taken from the root)."""
+        root = PROJECT_ROOT
+        return cls(
+            root=root,
+            data_dir=(root / data_dir) if data_dir else root / "data",
+            build_dir=(root / build_dir) if build_dir else root / "_build",
+        )
+
+    # -- data -------------------------------------------------------------
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.data_dir / "processed"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def events_path(self) -> Path:
+        """The canonical event log every chapter reads."""
+        return self.processed_dir / "events.parquet"
+
+    @property
+    def quality_path(self) -> Path:
+        """The data-quality report written by ingestion (rows read, dropped by reason)."""
+        return self.processed_dir / "quality.json"
+
+    # -- source -----------------------------------------------------------
+    @property
+    def notebooks_dir(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def book_dir(self) -> Path:
+        return self.root / "book"
+
+    @property
+    def params_dir(self) -> Path:
+        return self.root / "params"
+
+    # -- build ------------------------------------------------------------
+    @property
+    def stage_dir(self) -> Path:
+        """The book source as built: narrative pages plus executed notebooks."""
+        return self.build_dir / "stage"
+
+    @property
+    def html_dir(self) -> Path:
+        """The published HTML; replaced only by a complete, successful build."""
+        return self.build_dir / "html"
+
+    @property
+    def fingerprints_path(self) -> Path:
+        return self.build_dir / "fingerprints.json"
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the root when inside it (no machine paths in the book)."""
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return path.resolve().as_posix()

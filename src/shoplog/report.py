@@ -1,0 +1,56 @@
+"""Helpers for chapters: glue numbers into prose and keep a JSON record of them.
+
+Every number a chapter quotes in its text goes through :func:`glue`, so the
+prose never holds a typed number, and :func:`save_glued` writes the same values
+to the outputs folder, where tests and later chapters can compare them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+_GLUED: dict[str, Any] = {}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly version of ``value`` (numpy scalars, timestamps, dates)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def glue(name: str, value: Any) -> Any:
+    """Make ``value`` available to the chapter's prose as ``{glue:text}`name```; returns it."""
+    from myst_nb import glue as nb_glue
+
+    value = _plain(value)
+    nb_glue(name, value, display=False)
+    _GLUED[name] = value
+    return value
+
+
+def glued() -> dict[str, Any]:
+    """The values glued so far in this kernel."""
+    return dict(_GLUED)
+
+
+def save_glued(path: str | Path) -> None:
+    """Write the glued values as JSON (sorted keys, so identical runs give identical files)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_GLUED, indent=2, sort_keys=True))
+
+
+def load_glued(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
