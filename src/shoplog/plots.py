@@ -35,6 +35,9 @@ def finish(
         legend_title_text=legend,
         font={"size": 13},
     )
-    fig.update_xaxes(title_text=x)
-    fig.update_yaxes(title_text=y)
+    # Only the first axes carry titles: in faceted figures the others would repeat them.
+    fig.update_xaxes(title_text="")
+    fig.update_layout(xaxis_title_text=x, yaxis_title_text=y)
+    # Log axes: label powers of ten only, so minor ticks do not crowd the labels.
+    fig.for_each_yaxis(lambda axis: axis.update(dtick=1) if axis.type == "log" else None)
     return fig

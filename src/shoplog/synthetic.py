@@ -470,3 +470,44 @@ def generate_events(
         preset=preset,
         seed=seed,
     )
+
+
+def describe_generation(preset: str, seed: int, n_users: int | None = None) -> str:
+    """Markdown telling readers plainly that the data is synthetic and how it was made."""
+    spec = PRESETS[preset]
+    beh = Behaviour()
+    users = n_users or spec.n_users
+    promos = ", ".join(
+        f"{p.day:%Y-%m-%d} ({p.traffic:g}x traffic, {p.conversion:g}x conversion, "
+        f"prices x{p.price:g})"
+        for p in spec.promotions
+        if spec.start <= p.day < spec.end
+    )
+    mean_visits_gap = 1 / (beh.visit_rate_shape * beh.visit_rate_scale)
+    mean_lapse = beh.dropout_a / (beh.dropout_a + beh.dropout_b)
+    return f"""\
+**These data are synthetic.** They come from the project's embedded shop generator
+(`shoplog.synthetic`, preset `{preset}`, seed `{seed}`), not from a real shop, so that
+the book runs anywhere and every number can be reproduced. The same preset and seed give
+the same file, byte for byte. How the log is made:
+
+- **{users:,} users** arrive between {spec.start:%Y-%m-%d} and {spec.end:%Y-%m-%d}, more of
+  them later in the period (growth); {beh.initial_share:.0%} are existing customers who
+  return in the first two weeks.
+- Each user visits at a personal rate drawn from a gamma distribution (heavy-tailed across
+  users; on average one visit every {mean_visits_gap:.0f} days) and, after each visit,
+  lapses for good with a personal probability drawn from a beta distribution (on average
+  {mean_lapse:.0%}): the BG/NBD story of customer churn.
+- **Engagement fades before a user lapses**: over the last visits, gaps grow by up to
+  {beh.fade_gap:.0%}, sessions get up to {beh.fade_depth:.0%} shorter, removals from the
+  cart rise and purchases fall by up to {beh.fade_buy:.0%}. Churn is therefore predictable
+  from behaviour, not only from recency.
+- Sessions walk the funnel view -> cart -> (remove) -> purchase, mostly within the user's
+  favourite of {len(CATEGORIES)} REES46-style categories; {spec.n_products:,} products
+  have Zipf-like popularity and lognormal prices by category.
+- Activity follows a trend, a weekly and a daily cycle, and promotion days:
+  {promos or "none in this period"}.
+- Like real exports, {beh.blank_category_code:.0%} of products have no `category_code`,
+  {beh.blank_brand:.0%} no `brand`, and about {beh.duplicate_share:.2%} of rows are exact
+  duplicates (ingestion drops and counts them).
+"""

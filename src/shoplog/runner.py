@@ -1,0 +1,364 @@
+"""Run the book: prepare data, execute chapters in ``_toc.yml`` order, build the HTML.
+
+- **Data** is ingested first (see :mod:`shoplog.ingest`).
+- **Chapters** are the ``notebooks/`` entries of ``_toc.yml``, stored as jupytext
+  text. Each is executed by papermill with the values its parameters cell
+  declares, taken from the validated profile (``study_end_date`` <-
+  ``study.end_date``) plus the run's paths. A chapter is skipped when its
+  fingerprint (its text, its parameters, the package code, the data and every
+  earlier chapter) is unchanged.
+- **A failing cell** stops the run with the chapter, cell and error; the partly
+  executed notebook is kept under ``_build/failed/`` and the published HTML is
+  left as it was.
+- **The build** runs Jupyter Book (no execution, warnings as errors) on a staged
+  copy of the book and swaps the new HTML in only when it succeeded.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import yaml
+
+from shoplog.ingest import QualityReport, ingest, resolve_source
+from shoplog.params import Params
+from shoplog.paths import ProjectPaths
+
+HIDE_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell", "remove-output"}
+CHAPTER_SUFFIXES = (".md", ".py", ".ipynb")
+
+
+class RunError(RuntimeError):
+    """The run cannot go on; the message says which chapter or step and why."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One executable chapter: its toc name and its text source."""
+
+    doc: str
+    source: Path
+
+    @property
+    def name(self) -> str:
+        return Path(self.doc).name
+
+
+def _toc_docs(node: Any) -> list[str]:
+    docs: list[str] = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                docs.append(str(node[key]))
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []) or []:
+                docs.extend(_toc_docs(child))
+    elif isinstance(node, list):
+        for child in node:
+            docs.extend(_toc_docs(child))
+    return docs
+
+
+def toc_documents(paths: ProjectPaths) -> list[str]:
+    """Every document of ``_toc.yml``, in reading order."""
+    toc = yaml.safe_load((paths.root / "_toc.yml").read_text())
+    return [Path(d).with_suffix("").as_posix() if Path(d).suffix else d for d in _toc_docs(toc)]
+
+
+def chapters(paths: ProjectPaths) -> list[Chapter]:
+    """The executable chapters (``notebooks/`` entries of the toc), in toc order."""
+    found = []
+    for doc in toc_documents(paths):
+        if not doc.startswith("notebooks/"):
+            continue
+        candidates = [paths.root / f"{doc}{s}" for s in CHAPTER_SUFFIXES]
+        source = next((c for c in candidates if c.exists()), None)
+        if source is None:
+            raise RunError(f"_toc.yml lists {doc}, but none of {candidates} exists")
+        found.append(Chapter(doc=doc, source=source))
+    return found
+
+
+def code_fingerprint() -> str:
+    """Hash of the package's source: code changes re-run the chapters."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _hash(*parts: Any) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def declared_parameters(nb: nbformat.NotebookNode, where: str) -> list[str]:
+    """Names assigned in the cell tagged ``parameters`` (there must be exactly one)."""
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise RunError(f"{where}: needs exactly one cell tagged 'parameters', found {len(cells)}")
+    names = []
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def available_parameters(params: Params, paths: ProjectPaths, chapter: Chapter) -> dict[str, Any]:
+    """What a chapter may declare: the flat profile plus this run's paths (relative to the root)."""
+    values = params.flat()
+    values.update(
+        events_path=paths.relative(paths.events_path),
+        quality_path=paths.relative(paths.quality_path),
+        processed_dir=paths.relative(paths.processed_dir),
+        outputs_dir=paths.relative(paths.outputs_dir),
+        glued_path=paths.relative(paths.outputs_dir / "glued" / f"{chapter.name}.json"),
+    )
+    return values
+
+
+def chapter_parameters(
+    params: Params, paths: ProjectPaths, chapter: Chapter, nb: nbformat.NotebookNode
+) -> dict[str, Any]:
+    """The values to inject: exactly the names the chapter declares, each one known."""
+    available = available_parameters(params, paths, chapter)
+    declared = declared_parameters(nb, str(chapter.source))
+    unknown = [n for n in declared if n not in available]
+    if unknown:
+        raise RunError(
+            f"{chapter.source}: parameters {unknown} are not profile keys or run paths; "
+            f"known names: {sorted(available)}"
+        )
+    return {n: available[n] for n in declared}
+
+
+@dataclass
+class Fingerprints:
+    """Fingerprints of the data and of each executed chapter, kept in the build folder."""
+
+    path: Path
+    data: str | None = None
+    chapters: dict[str, str] | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> Fingerprints:
+        if path.exists():
+            raw = json.loads(path.read_text())
+            return cls(path=path, data=raw.get("data"), chapters=raw.get("chapters", {}))
+        return cls(path=path, chapters={})
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(
+            json.dumps({"data": self.data, "chapters": self.chapters}, indent=2, sort_keys=True)
+        )
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def data_fingerprint(params: Params, paths: ProjectPaths) -> str:
+    """What decides the processed log: data, study and session parameters, code, the raw file."""
+    source = resolve_source(params, paths)
+    stat = source.stat()
+    return _hash(
+        params.data.model_dump(mode="json"),
+        params.study.model_dump(mode="json"),
+        params.sessions.model_dump(mode="json"),
+        code_fingerprint(),
+        [str(source), stat.st_size, stat.st_mtime_ns],
+    )
+
+
+def prepare_data(params: Params, paths: ProjectPaths, force: bool = False) -> QualityReport:
+    """Ingest the configured log unless the processed one is already up to date."""
+    prints = Fingerprints.load(paths.fingerprints_path)
+    fingerprint = data_fingerprint(params, paths)
+    up_to_date = (
+        prints.data == fingerprint and paths.events_path.exists() and paths.quality_path.exists()
+    )
+    if up_to_date and not force:
+        _say(f"[data] {paths.relative(paths.events_path)} is up to date (skipped)")
+        return QualityReport.from_json(paths.quality_path)
+    start = time.perf_counter()
+    _say(f"[data] ingesting {params.data.label} ...")
+    report = ingest(params, paths)
+    dropped = sum(report.drops.values())
+    _say(
+        f"[data] {report.rows_read:,} rows read, {dropped:,} dropped, {report.rows_kept:,} kept "
+        f"({report.users:,} users) in {time.perf_counter() - start:.1f} s"
+    )
+    prints.data = fingerprint
+    prints.chapters = {}  # new data: every chapter runs again
+    prints.save()
+    return report
+
+
+def _tag_for_book(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Hide code by default; drop the default-parameters cell (the injected one follows it)."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = list(cell.metadata.get("tags", []))
+        if "parameters" in tags:
+            tags.append("remove-cell")
+        elif "injected-parameters" in tags:
+            tags.append("hide-cell")
+        elif not HIDE_TAGS.intersection(tags):
+            tags.append("hide-input")
+        cell.metadata["tags"] = tags
+    return nb
+
+
+def _report_failure(chapter: Chapter, exc: Exception, kept: Path, paths: ProjectPaths) -> str:
+    cell = getattr(exc, "exec_count", None)
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    source = (getattr(exc, "source", "") or "").strip().splitlines()
+    excerpt = "\n".join("    " + line for line in source[:8])
+    return (
+        f"chapter {chapter.doc} failed in cell [{cell}]:\n{excerpt}\n"
+        f"  {ename}: {evalue}\n"
+        f"  the partly executed notebook is kept at {paths.relative(kept)}; "
+        "the published HTML was not changed."
+    )
+
+
+def run_chapters(
+    params: Params,
+    paths: ProjectPaths,
+    only: list[str] | None = None,
+    force: bool = False,
+    execute: Callable[..., Any] | None = None,
+) -> list[tuple[str, str, float]]:
+    """Execute the chapters in toc order; returns (chapter, 'ran'|'skipped', seconds)."""
+    import papermill
+
+    execute = execute or papermill.execute_notebook
+    prints = Fingerprints.load(paths.fingerprints_path)
+    if prints.data is None or not paths.events_path.exists():
+        raise RunError("no processed data: run `shoplog run` (it ingests first)")
+    out_dir = paths.stage_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    code = code_fingerprint()
+    previous = prints.data
+    results = []
+    todo = chapters(paths)
+    for i, chapter in enumerate(todo, start=1):
+        nb = jupytext.read(chapter.source)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        values = chapter_parameters(params, paths, chapter, nb)
+        fingerprint = _hash(previous, chapter.source.read_text(), values, code)
+        previous = fingerprint
+        target = out_dir / f"{chapter.name}.ipynb"
+        wanted = only is None or chapter.name in only or chapter.doc in only
+        unchanged = prints.chapters.get(chapter.doc) == fingerprint and target.exists()
+        label = f"[{i}/{len(todo)}] {chapter.doc}"
+        if (unchanged and not force) or not wanted:
+            _say(f"{label}: skipped ({'unchanged' if unchanged else 'not selected'})")
+            results.append((chapter.doc, "skipped", 0.0))
+            continue
+        _say(f"{label}: running ...")
+        start = time.perf_counter()
+        work = paths.build_dir / "executing" / f"{chapter.name}.ipynb"
+        work.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            execute(
+                nb,
+                str(work),
+                parameters=values,
+                kernel_name="python3",
+                cwd=str(paths.root),
+                progress_bar=False,
+                log_output=False,
+            )
+        except Exception as exc:
+            failed = paths.build_dir / "failed" / f"{chapter.name}.ipynb"
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if work.exists():
+                shutil.move(work, failed)
+            prints.chapters.pop(chapter.doc, None)
+            prints.save()
+            raise RunError(_report_failure(chapter, exc, failed, paths)) from exc
+        executed = nbformat.read(work, as_version=4)
+        nbformat.write(_tag_for_book(executed), target)
+        work.unlink()
+        prints.chapters[chapter.doc] = fingerprint
+        prints.save()
+        seconds = time.perf_counter() - start
+        _say(f"{label}: ran in {seconds:.1f} s")
+        results.append((chapter.doc, "ran", seconds))
+    return results
+
+
+def stage_book(paths: ProjectPaths) -> Path:
+    """Copy config, toc and narrative pages beside the executed notebooks; drop stale ones."""
+    stage = paths.stage_dir
+    stage.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(paths.root / name, stage / name)
+    if (stage / "book").exists():
+        shutil.rmtree(stage / "book")
+    shutil.copytree(paths.book_dir, stage / "book")
+    wanted = {c.name for c in chapters(paths)}
+    for nb in (stage / "notebooks").glob("*.ipynb"):
+        if nb.stem not in wanted:
+            nb.unlink()
+    missing = [c.doc for c in chapters(paths) if not (stage / "notebooks" / f"{c.name}.ipynb").exists()]
+    if missing:
+        raise RunError(f"chapters not executed yet: {missing}; run `shoplog run` first")
+    return stage
+
+
+def build_book(paths: ProjectPaths) -> Path:
+    """Jupyter Book on the staged sources; the new HTML replaces the old only on success."""
+    stage = stage_book(paths)
+    out = paths.build_dir / "building"
+    if out.exists():
+        shutil.rmtree(out)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe), "build", str(stage), "--path-output", str(out), "-W", "--keep-going", "-q"]
+    _say("[book] building HTML (warnings are errors) ...")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        log = paths.build_dir / "build.log"
+        log.write_text(proc.stdout + "\n" + proc.stderr)
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise RunError(
+            f"Jupyter Book failed (exit {proc.returncode}); the published HTML was not changed. "
+            f"Full log: {paths.relative(log)}\n{tail}"
+        )
+    built = out / "_build" / "html"
+    old = paths.build_dir / "html.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if paths.html_dir.exists():
+        paths.html_dir.rename(old)
+    built.rename(paths.html_dir)
+    shutil.rmtree(out)
+    if old.exists():
+        shutil.rmtree(old)
+    _say(
+        f"[book] {paths.relative(paths.html_dir / 'index.html')} "
+        f"built in {time.perf_counter() - start:.1f} s"
+    )
+    return paths.html_dir
