@@ -21,9 +21,7 @@ from shoplog.runner import RunError, build_book, prepare_data, run_chapters
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--profile", default="default", help="a profile in params/ or a YAML path (default: default)"
-    )
+    common.add_argument("--profile", default="default", help="a profile in params/ or a YAML path")
     common.add_argument(
         "--set",
         dest="overrides",
@@ -67,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.profile, args.overrides)
         paths = ProjectPaths.create(args.data_dir, args.build_dir)
-        print(f"profile {params.profile}: {params.data.label}, "
-              f"{params.study.start_date} to {params.study.end_date}", flush=True)
+        print(
+            f"profile {params.profile}: {params.data.label}, "
+            f"{params.study.start_date} to {params.study.end_date}",
+            flush=True,
+        )
         if args.command in ("ingest", "run", "book"):
             prepare_data(params, paths, force=args.force and args.command == "ingest")
         if args.command in ("run", "book"):

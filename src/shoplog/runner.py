@@ -38,6 +38,7 @@ from shoplog.paths import ProjectPaths
 
 HIDE_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell", "remove-output"}
 CHAPTER_SUFFIXES = (".md", ".py", ".ipynb")
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 class RunError(RuntimeError):
@@ -264,7 +265,7 @@ def run_chapters(
     todo = chapters(paths)
     for i, chapter in enumerate(todo, start=1):
         nb = jupytext.read(chapter.source)
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["kernelspec"] = KERNELSPEC
         values = chapter_parameters(params, paths, chapter, nb)
         fingerprint = _hash(previous, chapter.source.read_text(), values, code)
         previous = fingerprint
@@ -322,7 +323,8 @@ def stage_book(paths: ProjectPaths) -> Path:
     for nb in (stage / "notebooks").glob("*.ipynb"):
         if nb.stem not in wanted:
             nb.unlink()
-    missing = [c.doc for c in chapters(paths) if not (stage / "notebooks" / f"{c.name}.ipynb").exists()]
+    executed = {nb.stem for nb in (stage / "notebooks").glob("*.ipynb")}
+    missing = [c.doc for c in chapters(paths) if c.name not in executed]
     if missing:
         raise RunError(f"chapters not executed yet: {missing}; run `shoplog run` first")
     return stage

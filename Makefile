@@ -1,0 +1,55 @@
+# The two commands a fresh machine needs: `make book` and `make test`.
+# Both create .venv from requirements.lock (exact versions) and install Graphviz.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= default
+STAMP := $(VENV)/.installed
+
+.PHONY: book test env sysdeps lint lock clean bench
+
+book: env sysdeps  ## build the book on the embedded default data -> _build/html/index.html
+	$(BIN)/shoplog book --profile $(PROFILE)
+
+test: env sysdeps  ## style checks, then the test suite (tiny CI profile)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+env: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# Graphviz draws pm4py's process maps. Installed with apt (Debian/Ubuntu) when `dot` is missing.
+sysdeps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	  elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
+	  else echo "Graphviz (dot) is missing: install it (e.g. apt-get install graphviz) or use environment.yml"; exit 1; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "Graphviz (dot) is missing and apt-get is not available: install Graphviz or use environment.yml"; exit 1; }; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+lint: env
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Re-resolve requirements.in into the lock and regenerate environment.yml from it.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -r requirements.in
+	{ echo "# Exact versions for Python 3.11 on Linux x86_64; regenerate with \`make lock\`."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | sort -f; } > requirements.lock
+	rm -rf .venv-lock
+	$(BIN)/python -m shoplog.lockfiles
+
+bench: env
+	$(BIN)/python bench/generate.py
+
+clean:
+	rm -rf _build data/processed/* data/outputs/*

@@ -1,0 +1,101 @@
+"""Shared fixtures: the real datasets in ../shared (skipped when absent), CI parameters."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shoplog.params import Params, load_params
+from shoplog.paths import PROJECT_ROOT, ProjectPaths
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared real datasets; tests using them skip with a reason when they are absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared datasets not found at {SHARED_DATA} (../shared/data is absent)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def rees46_csv(shared_data: Path) -> Path:
+    path = shared_data / "rees46" / "2019-Oct-head.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.fixture
+def tmp_paths(tmp_path: Path) -> ProjectPaths:
+    """Project paths whose data and build folders are temporary."""
+    return ProjectPaths(root=PROJECT_ROOT, data_dir=tmp_path / "data", build_dir=tmp_path / "build")
+
+
+@pytest.fixture
+def ci_params() -> Params:
+    return load_params("ci")
+
+
+@pytest.fixture
+def mini_project(tmp_path: Path) -> ProjectPaths:
+    """A copy of the book's frame with one fast chapter, for runner tests."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy2(PROJECT_ROOT / "_config.yml", root / "_config.yml")
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/01_tiny\n"
+    )
+    (root / "book").mkdir()
+    (root / "book" / "intro.md").write_text("# Intro\n\nA test book.\n")
+    (root / "notebooks").mkdir()
+    write_tiny_chapter(root / "notebooks" / "01_tiny.md")
+    return ProjectPaths(root=root, data_dir=tmp_path / "data", build_dir=tmp_path / "build")
+
+
+def page_text(path: Path) -> str:
+    """The visible text of an HTML page, tags removed and white space folded."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text()))
+
+
+def write_tiny_chapter(path: Path, extra_code: str = "") -> None:
+    """A small MyST notebook that reads the processed log and glues its size."""
+    path.write_text(
+        f"""---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Tiny
+
+```{{code-cell}} ipython3
+:tags: [parameters]
+
+# Study end
+study_end_date = "2000-01-01"
+# The log
+events_path = "x.parquet"
+```
+
+```{{code-cell}} ipython3
+import pyarrow.parquet as pq
+from myst_nb import glue
+n_rows = pq.read_metadata(events_path).num_rows
+glue("n_rows", n_rows, display=False)
+glue("end", study_end_date, display=False)
+{extra_code}
+```
+
+Rows: {{glue:text}}`n_rows:,`, end {{glue:text}}`end`.
+"""
+    )

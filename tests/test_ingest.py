@@ -1,0 +1,371 @@
+"""Ingestion: real REES46 quirks, column mappings, clear errors, drops counted by reason."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+from shoplog.ingest import IngestError, QualityReport, ingest
+from shoplog.params import Params, validate_params
+from shoplog.paths import ProjectPaths
+
+
+def make_params(
+    source: Path | str, start: str = "2019-10-01", end: str = "2019-11-01", **mapping: Any
+) -> Params:
+    return validate_params(
+        {
+            "profile": "test",
+            "data": {"source": str(source), "mapping": mapping},
+            "study": {"start_date": start, "end_date": end},
+            "engine": {"memory_limit": "1GB", "threads": 1},
+        }
+    )
+
+
+def events_of(paths: ProjectPaths) -> pd.DataFrame:
+    return pd.read_parquet(paths.events_path)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---- the real REES46 sample ----------------------------------------------------
+
+
+def test_rees46_sample(rees46_csv: Path, tmp_paths: ProjectPaths) -> None:
+    before = sha(rees46_csv)
+    report = ingest(make_params(rees46_csv, end="2019-10-02"), tmp_paths)
+    assert sha(rees46_csv) == before, "the raw file must never be modified"
+    # 17,434 complete rows plus the truncated last line (line 17436 of the file)
+    assert report.rows_read == 17_435
+    assert report.drops["malformed_line"] == 1
+    assert report.malformed_examples[0]["line"] == 17_436
+    assert "Expected Number of Columns: 9 Found: 8" in report.malformed_examples[0]["error"]
+    # five rows are exact repeats of another row (a view logged 4 times in one second, ...)
+    assert report.drops["duplicate_row"] == 5
+    assert report.rows_kept == 17_434 - 5
+    assert report.users == 4_504
+    report.check_balance()
+
+    ev = events_of(tmp_paths)
+    assert len(ev) == report.rows_kept
+    assert ev["event_type"].value_counts().to_dict() == {
+        "view": 17_051,
+        "purchase": 214,
+        "cart": 164,
+    }
+    assert ev["event_time"].min() == pd.Timestamp("2019-10-01 00:00:00")
+    assert ev["event_time"].max() == pd.Timestamp("2019-10-01 02:50:00")
+    # 19-digit category ids stay exact; empty strings became missing values
+    assert "2053013555631882655" in set(ev["category_id"])
+    assert ev["category_code"].isna().sum() > 5_000
+    assert not (ev["brand"] == "").any()
+    assert ev["user_session"].nunique() == 5_066
+    assert not report.sessions_derived
+
+
+def test_rees46_keep_duplicates(rees46_csv: Path, tmp_paths: ProjectPaths) -> None:
+    report = ingest(make_params(rees46_csv, end="2019-10-02", duplicates="keep"), tmp_paths)
+    assert report.rows_kept == 17_434
+    assert report.drops["duplicate_row"] == 0
+
+
+def test_rees46_gzip_gives_same_log(rees46_csv: Path, tmp_path: Path) -> None:
+    gz = tmp_path / "log.csv.gz"
+    gz.write_bytes(gzip.compress(rees46_csv.read_bytes()))
+    a = ProjectPaths(data_dir=tmp_path / "a")
+    b = ProjectPaths(data_dir=tmp_path / "b")
+    ingest(make_params(rees46_csv, end="2019-10-02"), a)
+    ingest(make_params(gz, end="2019-10-02"), b)
+    pd.testing.assert_frame_equal(events_of(a), events_of(b))
+
+
+# ---- determinism ---------------------------------------------------------------
+
+
+def test_same_seed_same_processed_log(ci_params: Params, tmp_path: Path) -> None:
+    a = ProjectPaths(data_dir=tmp_path / "a")
+    b = ProjectPaths(data_dir=tmp_path / "b")
+    ra, rb = ingest(ci_params, a), ingest(ci_params, b)
+    assert sha(a.events_path) == sha(b.events_path)
+    assert ra == rb
+    assert ra.drops["duplicate_row"] > 0  # the generator's duplicates are found
+
+
+# ---- errors ----------------------------------------------------------------------
+
+HEADER = (
+    "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
+)
+ROW = "2019-10-01 10:00:00 UTC,view,1,2,a.b,x,9.5,u1,s1"
+
+
+def write(tmp_path: Path, text: str, name: str = "log.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "mapping", "pattern"),
+    [
+        ("", {}, r"log\.csv: the file is empty"),
+        (HEADER + "\n", {}, r"log\.csv: no data rows"),
+        (
+            "event_time,event_type,product_id\n2019-10-01 10:00:00,view,1\n",
+            {},
+            r"log\.csv: required column\(s\) \['user_id'\] not found.*data\.mapping\.columns",
+        ),
+        (
+            HEADER + "\n" + ROW + "\n" + ROW.replace("2019-10-01 10:00:00 UTC", "01/10/2019 10h"),
+            {},
+            r"column 'event_time': 1 value\(s\) could not be read as times.*'01/10/2019 10h'"
+            r".*time_format",
+        ),
+        (
+            HEADER + "\n" + ROW + "\n" + ROW.replace(",view,", ",wishlist,"),
+            {},
+            r"column 'event_type' has event names that are not mapped: 'wishlist' \(1 rows\)"
+            r".*data\.mapping\.event_types",
+        ),
+        (
+            HEADER + "\n" + ROW.replace(",9.5,", ",-3.0,"),
+            {},
+            r"column 'price': 1 negative price\(s\)",
+        ),
+        (
+            HEADER + "\n" + ROW.replace(",9.5,", ",abc,"),
+            {},
+            r"column 'price': 1 value\(s\) are not numbers.*'abc'",
+        ),
+        (
+            HEADER + "\n" + ROW + "\n" + ROW.replace(",u1,", ",,"),
+            {},
+            r"column 'user_id': 1 row\(s\) have no user_id.*drop_incomplete_rows",
+        ),
+        (
+            HEADER + "\n" + ROW,
+            {"columns": {"user_id": "visitor"}},
+            r"column 'visitor' \(mapped to user_id\) is not in the file",
+        ),
+        (
+            "ts,uid,ev\n1570000000,u1,view\n",
+            {"columns": {"event_time": "ts", "user_id": "uid", "event_type": "ev"}},
+            None,  # numbers without time_unit: the mapping error below
+        ),
+    ],
+)
+def test_errors_name_file_column_and_fix(
+    tmp_path: Path, text: str, mapping: dict[str, Any], pattern: str | None
+) -> None:
+    src = write(tmp_path, text)
+    if pattern is None:
+        # CSV is read as text, so epoch numbers without a unit fail as unparseable times
+        pattern = r"column 'ts'.*could not be read as times.*time_unit"
+    with pytest.raises(IngestError, match=pattern):
+        ingest(make_params(src, **mapping), ProjectPaths(data_dir=tmp_path / "d"))
+    assert not (tmp_path / "d" / "processed" / "events.parquet").exists()
+
+
+def test_missing_file_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match=r"no such file. Set data.source"):
+        ingest(make_params(tmp_path / "nope.csv"), ProjectPaths(data_dir=tmp_path / "d"))
+
+
+def test_numeric_parquet_times_need_a_unit(tmp_path: Path) -> None:
+    src = tmp_path / "log.parquet"
+    pd.DataFrame({"event_time": [1570000000], "event_type": ["view"], "user_id": ["u"]}).to_parquet(
+        src
+    )
+    with pytest.raises(IngestError, match=r"holds numbers, not times.*time_unit"):
+        ingest(make_params(src), ProjectPaths(data_dir=tmp_path / "d"))
+
+
+def test_no_events_in_window(tmp_path: Path) -> None:
+    src = write(tmp_path, HEADER + "\n" + ROW + "\n")
+    with pytest.raises(
+        IngestError, match=r"no events left in the study window.*after_study_window"
+    ):
+        ingest(
+            make_params(src, start="2019-09-01", end="2019-09-30"),
+            ProjectPaths(data_dir=tmp_path / "d"),
+        )
+
+
+# ---- drops counted by reason -------------------------------------------------------
+
+
+def test_drops_counted_by_reason(tmp_path: Path) -> None:
+    rows = [
+        ROW,
+        ROW,  # duplicate
+        ROW.replace("2019-10-01", "2019-09-30"),  # before window
+        ROW.replace("2019-10-01", "2019-11-01"),  # after window (end excluded)
+        ROW.replace(",view,", ",fav,"),  # mapped to drop
+        ROW.replace(",u1,", ",,"),  # incomplete, dropped on request
+        ROW.replace(",s1", ",s1,extra"),  # malformed: 10 fields
+        ROW.replace("10:00:00", "11:00:00"),
+    ]
+    src = write(tmp_path, HEADER + "\n" + "\n".join(rows) + "\n")
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    report = ingest(make_params(src, event_types={"fav": "drop"}, drop_incomplete_rows=True), paths)
+    assert report.rows_read == 8
+    assert report.drops == {
+        "malformed_line": 1,
+        "event_type_dropped": 1,
+        "incomplete_row": 1,
+        "before_study_window": 1,
+        "after_study_window": 1,
+        "duplicate_row": 1,
+    }
+    assert report.rows_kept == 2
+    assert QualityReport.from_json(paths.quality_path) == report
+
+
+# ---- mappings ------------------------------------------------------------------------
+
+
+def test_headerless_unix_seconds_with_codes_and_derived_sessions(tmp_path: Path) -> None:
+    t0 = 1_569_924_000  # 2019-10-01 10:00:00 UTC
+    lines = [
+        f"u1,{t0},pv,10",
+        f"u1,{t0 + 60},cart,10",
+        f"u1,{t0 + 120},buy,10",
+        f"u1,{t0 + 120 + 29 * 60},pv,11",  # 29 min later: same session
+        f"u1,{t0 + 120 + 29 * 60 + 31 * 60},pv,12",  # 31 min later: new session
+        f"u2,{t0},fav,10",  # dropped by mapping
+        f"u2,{t0 + 5},pv,10",
+    ]
+    src = write(tmp_path, "\n".join(lines) + "\n", "ub.csv")
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    report = ingest(
+        make_params(
+            src,
+            header=False,
+            names=["uid", "ts", "behavior", "item"],
+            columns={
+                "user_id": "uid",
+                "event_time": "ts",
+                "event_type": "behavior",
+                "product_id": "item",
+            },
+            time_unit="s",
+            event_types={"pv": "view", "buy": "purchase", "fav": "drop"},
+        ),
+        paths,
+    )
+    assert report.sessions_derived and report.drops["event_type_dropped"] == 1
+    ev = events_of(paths).sort_values(["user_id", "event_time"])
+    assert ev["event_time"].iloc[0] == pd.Timestamp("2019-10-01 10:00:00")
+    assert list(ev["event_type"]) == ["view", "cart", "purchase", "view", "view", "view"]
+    assert list(ev["user_session"]) == ["u1-1"] * 4 + ["u1-2", "u2-1"]
+    assert ev["price"].isna().all() and ev["brand"].isna().all()
+    assert report.sessions == 3
+
+
+def test_epoch_milliseconds(tmp_path: Path) -> None:
+    src = write(tmp_path, "ts,uid,ev\n1569924000123,u1,view\n")
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    ingest(
+        make_params(
+            src, columns={"event_time": "ts", "user_id": "uid", "event_type": "ev"}, time_unit="ms"
+        ),
+        paths,
+    )
+    assert events_of(paths)["event_time"].iloc[0] == pd.Timestamp("2019-10-01 10:00:00.123")
+
+
+def test_time_format_timezone_and_numeric_event_codes(tmp_path: Path) -> None:
+    src = write(
+        tmp_path,
+        "when;who;what\n01/10/2019 12:00;7;1\n01/10/2019 12:30;7;2\n01/10/2019 12:40;7;4\n",
+    )
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    ingest(
+        make_params(
+            src,
+            delimiter=";",
+            time_format="%d/%m/%Y %H:%M",
+            timezone="Europe/Berlin",
+            columns={"event_time": "when", "user_id": "who", "event_type": "what"},
+            event_types={"1": "view", "2": "cart", "3": "remove_from_cart", "4": "purchase"},
+        ),
+        paths,
+    )
+    ev = events_of(paths)
+    # 12:00 in Berlin (CEST, UTC+2) is 10:00 UTC
+    assert ev["event_time"].min() == pd.Timestamp("2019-10-01 10:00:00")
+    assert list(ev["event_type"]) == ["view", "cart", "purchase"]
+    assert ev["user_id"].iloc[0] == "7"
+
+
+def test_iso_times_with_offsets(tmp_path: Path) -> None:
+    src = write(
+        tmp_path,
+        "event_time,event_type,user_id\n2019-10-01T12:00:00+02:00,view,a\n2019-10-01T10:30:00Z,cart,a\n",
+    )
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    ingest(make_params(src), paths)
+    assert list(events_of(paths)["event_time"]) == [
+        pd.Timestamp("2019-10-01 10:00:00"),
+        pd.Timestamp("2019-10-01 10:30:00"),
+    ]
+
+
+def test_purchase_only_log_with_constant_event_type(tmp_path: Path) -> None:
+    src = write(tmp_path, "customer,date,amount\n1,20191003,12.5\n1,20191020,3\n2,20191005,7\n")
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    report = ingest(
+        make_params(
+            src,
+            columns={"user_id": "customer", "event_time": "date", "price": "amount"},
+            time_format="%Y%m%d",
+            event_type="purchase",
+        ),
+        paths,
+    )
+    ev = events_of(paths)
+    assert set(ev["event_type"]) == {"purchase"}
+    assert ev["price"].sum() == pytest.approx(22.5)
+    assert report.sessions_derived and report.sessions == 3
+
+
+def test_parquet_with_timezone_aware_times(tmp_path: Path) -> None:
+    src = tmp_path / "log.parquet"
+    pd.DataFrame(
+        {
+            "event_time": pd.to_datetime(["2019-10-01 12:00"]).tz_localize("Europe/Berlin"),
+            "event_type": ["view"],
+            "user_id": [5],
+            "price": [1.0],
+        }
+    ).to_parquet(src)
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    ingest(make_params(src), paths)
+    ev = events_of(paths)
+    assert ev["event_time"].iloc[0] == pd.Timestamp("2019-10-01 10:00:00")
+    assert ev["user_id"].iloc[0] == "5"
+
+
+def test_processed_log_schema(ci_params: Params, tmp_paths: ProjectPaths) -> None:
+    ingest(ci_params, tmp_paths)
+    schema = duckdb.sql(f"DESCRIBE SELECT * FROM '{tmp_paths.events_path}'").fetchall()
+    assert [(r[0], r[1]) for r in schema] == [
+        ("event_time", "TIMESTAMP"),
+        ("event_type", "VARCHAR"),
+        ("product_id", "VARCHAR"),
+        ("category_id", "VARCHAR"),
+        ("category_code", "VARCHAR"),
+        ("brand", "VARCHAR"),
+        ("price", "DOUBLE"),
+        ("user_id", "VARCHAR"),
+        ("user_session", "VARCHAR"),
+    ]
