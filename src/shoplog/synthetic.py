@@ -147,7 +147,7 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(
         n_users=58_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=4_000
     ),
-    # benchmarks: about 10M events; scale with n_users for more
+    # benchmarks: about 10M events; scale with n_users for more (50M: 2.2M users)
     "large": Preset(
         n_users=390_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=20_000
     ),
