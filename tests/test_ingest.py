@@ -369,3 +369,13 @@ def test_processed_log_schema(ci_params: Params, tmp_paths: ProjectPaths) -> Non
         ("user_id", "VARCHAR"),
         ("user_session", "VARCHAR"),
     ]
+
+
+def test_quality_table_adds_up(rees46_csv: Path, tmp_paths: ProjectPaths) -> None:
+    from shoplog.ingest import quality_table
+
+    report = ingest(make_params(rees46_csv, end="2019-10-02"), tmp_paths)
+    table = quality_table(report).set_index("Step")["Rows"]
+    dropped = table[table.index.str.startswith("Dropped")]
+    assert table["Rows read"] - dropped.sum() == table["Rows kept"] == 17_429
+    assert table["Dropped: Malformed line (wrong number of fields, broken quoting)"] == 1

@@ -62,7 +62,8 @@ def test_schema_and_shape(tiny: Path) -> None:
         f"SELECT count(DISTINCT user_id), list(DISTINCT event_type ORDER BY event_type), "
         f"min(event_time), min(price) FROM '{tiny}'",
     )
-    assert users == spec.n_users
+    # existing customers whose visits all fall before the window never show up
+    assert 0.7 * spec.n_users < users < spec.n_users
     assert types == ["cart", "purchase", "remove_from_cart", "view"]
     assert lo.date() >= spec.start
     assert price_min > 0

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from shoplog import synthetic
 from shoplog.engine import connect, run_sql, sql_ident, sql_quote
 from shoplog.params import CANONICAL_EVENT_TYPES, MappingParams, Params
@@ -92,6 +94,16 @@ class QualityReport:
                 f"rows read {self.rows_read} != kept {self.rows_kept} + dropped "
                 f"{sum(self.drops.values())}"
             )
+
+
+def quality_table(report: QualityReport) -> pd.DataFrame:
+    """Rows read, dropped by reason, kept: the book's data-quality table (rows add up)."""
+    rows = [("Rows read", report.rows_read)]
+    rows += [(f"Dropped: {label}", report.drops.get(k, 0)) for k, label in DROP_REASONS.items()]
+    rows.append(("Rows kept", report.rows_kept))
+    table = pd.DataFrame(rows, columns=["Step", "Rows"])
+    table["Share of rows read"] = table["Rows"] / report.rows_read if report.rows_read else 0.0
+    return table
 
 
 def synthetic_raw_path(params: Params, paths: ProjectPaths) -> Path:

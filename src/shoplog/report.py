@@ -52,5 +52,25 @@ def save_glued(path: str | Path) -> None:
     path.write_text(json.dumps(_GLUED, indent=2, sort_keys=True))
 
 
+def share_text(value: float) -> str:
+    """A share as a percentage that never shows a non-zero share as 0.000%."""
+    if value == 0:
+        return "0%"
+    if abs(value) < 0.00001:
+        return "< 0.001%"
+    return f"{value:.3%}" if abs(value) < 0.01 else f"{value:.2%}"
+
+
+def styled(df: pd.DataFrame, formats: dict[str, Any]) -> Any:
+    """A table for the book: no index, numbers right-aligned with room between columns."""
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+    return (
+        df.style.format(formats)
+        .hide(axis="index")
+        .set_properties(subset=numeric, **{"text-align": "right"})
+        .set_table_styles([{"selector": "th, td", "props": "padding: 0.2em 0.9em;"}])
+    )
+
+
 def load_glued(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())

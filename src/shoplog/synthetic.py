@@ -145,11 +145,11 @@ PRESETS: dict[str, Preset] = {
     ),
     # the book: about 1.5M events over six months
     "default": Preset(
-        n_users=58_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=4_000
+        n_users=70_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=4_000
     ),
-    # benchmarks: about 10M events; scale with n_users for more (50M: 2.2M users)
+    # benchmarks: about 10M events; scale with n_users for more (50M: 2.7M users)
     "large": Preset(
-        n_users=390_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=20_000
+        n_users=540_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=20_000
     ),
 }
 
@@ -168,7 +168,8 @@ class Behaviour:
     fade_depth: float = 0.45  # sessions shrink by up to this share
     fade_buy: float = 0.65  # purchase chance falls by up to this share
     fade_remove: float = 0.35  # removal chance rises by up to this much
-    initial_share: float = 0.3  # users already customers at the start (arrive in 2 weeks)
+    initial_share: float = 0.3  # users already customers at the start
+    history_days: float = 120.0  # existing customers started up to this long before the start
     growth: float = 1.2  # arrivals at the end are 1 + growth times those at the start
     favourite_category: float = 0.75
     in_category: float = 0.85
@@ -180,7 +181,7 @@ class Behaviour:
 
 @dataclass(frozen=True)
 class GenerationSummary:
-    """What was written: rows (with duplicates), users, sessions, period."""
+    """What was written: rows (with duplicates), users and sessions seen, period."""
 
     path: Path
     rows: int
@@ -318,7 +319,9 @@ def _chunk(
     g = beh.growth
     grown = (-1 + np.sqrt(1 + 2 * g * u * (1 + g / 2))) / g  # linear-density inverse CDF
     early = rng.random(n_users) < beh.initial_share
-    arrival = np.where(early, rng.random(n_users) * 14.0, grown * cal.total)
+    # existing customers began before the window; only their visits inside it are logged,
+    # so they appear at their own steady rate instead of as a burst at the start
+    arrival = np.where(early, -rng.random(n_users) * beh.history_days, grown * cal.total)
     rate = np.clip(rng.gamma(beh.visit_rate_shape, beh.visit_rate_scale, n_users), 0.01, 3.0)
     dropout = rng.beta(beh.dropout_a, beh.dropout_b, n_users)
     n_visits = np.minimum(rng.geometric(dropout), beh.max_visits)
@@ -336,7 +339,7 @@ def _chunk(
     cum = np.cumsum(gaps)
     cum -= np.repeat(cum[_segment_starts(n_visits)], n_visits)
     tau = arrival[user_of] + cum
-    keep = tau < cal.total
+    keep = (tau >= 0) & (tau < cal.total)
     user_of, tau, fade = user_of[keep], tau[keep], fade[keep]
     if user_of.size == 0:
         return None
@@ -448,7 +451,7 @@ def generate_events(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    rows = sessions = 0
+    rows = sessions = users = 0
     with pq.ParquetWriter(tmp, RAW_SCHEMA, compression="zstd") as writer:
         for i in range(n_chunks):
             first = i * chunk_users
@@ -459,11 +462,12 @@ def generate_events(
             writer.write_table(table, row_group_size=1 << 20)
             rows += table.num_rows
             sessions += int(pc.count_distinct(table["user_session"]).as_py())
+            users += int(pc.count_distinct(table["user_id"]).as_py())
     tmp.replace(path)
     return GenerationSummary(
         path=path,
         rows=rows,
-        users=total_users,
+        users=users,
         sessions=sessions,
         start=spec.start,
         end=spec.end,
@@ -491,9 +495,10 @@ def describe_generation(preset: str, seed: int, n_users: int | None = None) -> s
 the book runs anywhere and every number can be reproduced. The same preset and seed give
 the same file, byte for byte. How the log is made:
 
-- **{users:,} users** arrive between {spec.start:%Y-%m-%d} and {spec.end:%Y-%m-%d}, more of
-  them later in the period (growth); {beh.initial_share:.0%} are existing customers who
-  return in the first two weeks.
+- **{users:,} users**: {beh.initial_share:.0%} are existing customers who began up to
+  {beh.history_days:.0f} days before {spec.start:%Y-%m-%d} (only their visits inside the
+  period are logged, so some never show up), the others arrive between
+  {spec.start:%Y-%m-%d} and {spec.end:%Y-%m-%d}, more of them later (growth).
 - Each user visits at a personal rate drawn from a gamma distribution (heavy-tailed across
   users; on average one visit every {mean_visits_gap:.0f} days) and, after each visit,
   lapses for good with a personal probability drawn from a beta distribution (on average
