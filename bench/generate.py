@@ -3,7 +3,7 @@
 Target (issue 2): every 10M events generated in under a minute with bounded memory,
 written in chunks. Prints figures; it is not a test.
 
-    .venv/bin/python bench/generate.py [--users 540000 1080000]
+    .venv/bin/python bench/generate.py [--users 550000 1100000]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _one(users: int, out: str, queue) -> None:  # runs in a child: its own peak 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, nargs="+", default=[54_000, 540_000, 1_080_000])
+    parser.add_argument("--users", type=int, nargs="+", default=[55_000, 550_000, 1_100_000])
     args = parser.parse_args()
     ctx = get_context("spawn")
     print(

@@ -149,7 +149,7 @@ PRESETS: dict[str, Preset] = {
     ),
     # benchmarks: about 10M events; scale with n_users for more (50M: 2.7M users)
     "large": Preset(
-        n_users=540_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=20_000
+        n_users=550_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=20_000
     ),
 }
 
