@@ -207,8 +207,8 @@ def prepare_data(params: Params, paths: ProjectPaths, force: bool = False) -> Qu
         f"[data] {report.rows_read:,} rows read, {dropped:,} dropped, {report.rows_kept:,} kept "
         f"({report.users:,} users) in {time.perf_counter() - start:.1f} s"
     )
+    # chapter fingerprints chain from this one, so new data re-runs every chapter
     prints.data = fingerprint
-    prints.chapters = {}  # new data: every chapter runs again
     prints.save()
     return report
 
@@ -319,12 +319,13 @@ def stage_book(paths: ProjectPaths) -> Path:
     if (stage / "book").exists():
         shutil.rmtree(stage / "book")
     shutil.copytree(paths.book_dir, stage / "book")
-    wanted = {c.name for c in chapters(paths)}
+    todo = chapters(paths)
+    wanted = {c.name for c in todo}
     for nb in (stage / "notebooks").glob("*.ipynb"):
         if nb.stem not in wanted:
             nb.unlink()
     executed = {nb.stem for nb in (stage / "notebooks").glob("*.ipynb")}
-    missing = [c.doc for c in chapters(paths) if c.name not in executed]
+    missing = [c.doc for c in todo if c.name not in executed]
     if missing:
         raise RunError(f"chapters not executed yet: {missing}; run `shoplog run` first")
     return stage
