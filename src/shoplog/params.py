@@ -134,6 +134,34 @@ class AnchorParams(_Section):
     lookback_days: int = Field(default=90, gt=0)
     horizon_days: int = Field(default=30, gt=0)
     repurchase_gap_days: int = Field(default=25, gt=0)
+    # days of log before the first anchor; None: the longest feature window
+    warmup_days: int | None = Field(default=None, ge=0)
+
+
+class FeatureParams(_Section):
+    """Feature windows (days before the anchor) of the feature contract."""
+
+    windows: list[int] = Field(default_factory=lambda: [7, 14, 30, 90])
+    # distinct products, categories and brands are counted over this window
+    distinct_window_days: int = Field(default=30, gt=0)
+    # funnel ratios, session statistics, price level and concentration use this window
+    profile_window_days: int = Field(default=90, gt=0)
+
+    @field_validator("windows")
+    @classmethod
+    def _positive_sorted(cls, value: list[int]) -> list[int]:
+        if not value or any(w <= 0 for w in value):
+            raise ValueError("windows must be a non-empty list of positive day counts")
+        return sorted(set(value))
+
+
+class SplitParams(_Section):
+    """Out-of-time splits: the latest anchors are test, the ones before validation."""
+
+    validation_anchors: int = Field(default=3, gt=0)
+    test_anchors: int = Field(default=4, gt=0)
+    # gap between the last anchor of one set and the first of the next; None: one horizon
+    embargo_days: int | None = Field(default=None, gt=0)
 
 
 class TargetingParams(_Section):
@@ -161,8 +189,62 @@ class Params(_Section):
     study: StudyParams
     sessions: SessionParams = Field(default_factory=SessionParams)
     anchors: AnchorParams = Field(default_factory=AnchorParams)
+    features: FeatureParams = Field(default_factory=FeatureParams)
+    splits: SplitParams = Field(default_factory=SplitParams)
     targeting: TargetingParams = Field(default_factory=TargetingParams)
     engine: EngineParams = Field(default_factory=EngineParams)
+
+    @model_validator(mode="after")
+    def _consistent_windows(self) -> Params:
+        horizon = self.anchors.horizon_days
+        embargo = self.splits.embargo_days
+        if embargo is not None and embargo < horizon:
+            raise ValueError(
+                f"splits.embargo_days ({embargo}) is shorter than anchors.horizon_days "
+                f"({horizon}): a training label window would overlap the next set; "
+                "use at least one horizon (or leave it empty)"
+            )
+        if self.anchors.repurchase_gap_days > horizon:
+            raise ValueError(
+                f"anchors.repurchase_gap_days ({self.anchors.repurchase_gap_days}) exceeds "
+                f"anchors.horizon_days ({horizon}): the repurchase label could not be "
+                "decided inside the observed horizon"
+            )
+        return self
+
+    @property
+    def embargo_days(self) -> int:
+        """Days between sets: the parameter, or one horizon when it is empty."""
+        return self.splits.embargo_days or self.anchors.horizon_days
+
+    @property
+    def warmup_days(self) -> int:
+        """Days of log before the first anchor: the parameter, or the longest feature window."""
+        if self.anchors.warmup_days is not None:
+            return self.anchors.warmup_days
+        return max(self.features.windows)
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> Params:
+        """The inverse of :meth:`flat`: a chapter's parameter values validated as one profile.
+
+        Only names of the form ``<section>_<key>`` (and top-level keys) are read, so a
+        notebook can pass its whole namespace.
+        """
+        raw: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                section = {
+                    key: values[f"{name}_{key}"]
+                    for key in annotation.model_fields
+                    if f"{name}_{key}" in values
+                }
+                if section:
+                    raw[name] = section
+            elif name in values:
+                raw[name] = values[name]
+        return validate_params(raw, origin="chapter parameters")
 
     def flat(self) -> dict[str, Any]:
         """Plain values keyed ``<section>_<key>`` (``study_end_date``), as notebooks name them."""

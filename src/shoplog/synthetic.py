@@ -143,13 +143,13 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         n_users=2_500, start=dt.date(2019, 10, 1), end=dt.date(2020, 2, 1), n_products=400
     ),
-    # the book: about 1.5M events over six months
+    # the book: nine months, enough for a 90-day warm-up, train, validation and test anchors
     "default": Preset(
-        n_users=70_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=4_000
+        n_users=80_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 7, 1), n_products=4_000
     ),
-    # benchmarks: about 10M events; scale with n_users for more (50M: 2.7M users)
+    # benchmarks: about 10M events over the same nine months; scale with n_users for more
     "large": Preset(
-        n_users=550_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 4, 1), n_products=20_000
+        n_users=550_000, start=dt.date(2019, 10, 1), end=dt.date(2020, 7, 1), n_products=20_000
     ),
 }
 

@@ -1,0 +1,236 @@
+"""The modelling table: one row per user x anchor with features, labels and split.
+
+Built in the engine from the canonical log. Intermediate tables (pieces, per user-hour
+running totals, distinct items) are staged once as engine temp tables; anchors are
+then processed in batches, so peak memory follows the batch, not the whole table,
+and each batch goes straight to Parquet when a path is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow.parquet as pq
+
+from shoplog import features as F
+from shoplog.labels import LABELS, compute_labels
+from shoplog.params import Params
+from shoplog.splits import Timeline, make_timeline
+
+if TYPE_CHECKING:
+    from ibis.backends.duckdb import Backend as DuckDBBackend
+
+
+@contextmanager
+def staged(con: DuckDBBackend) -> Iterator:
+    """A function that materialises an expression as an engine temp table; all dropped on exit."""
+    names: list[str] = []
+
+    def stage(expr: ir.Table, label: str) -> ir.Table:
+        name = f"_shoplog_{label}_{uuid.uuid4().hex[:8]}"
+        con.create_table(name, expr, temp=True)
+        names.append(name)
+        return con.table(name)
+
+    try:
+        yield stage
+    finally:
+        for name in names:
+            con.drop_table(name, force=True)
+
+
+def log_span(events: ir.Table) -> tuple[dt.datetime, dt.datetime]:
+    """First and last event time of the log."""
+    row = events.aggregate(first=events.event_time.min(), last=events.event_time.max()).execute()
+    return pd.Timestamp(row["first"].iloc[0]).to_pydatetime(), pd.Timestamp(
+        row["last"].iloc[0]
+    ).to_pydatetime()
+
+
+def timeline_for(events: ir.Table, params: Params) -> Timeline:
+    """The anchors and splits the parameters give on this log."""
+    first, last = log_span(events)
+    return make_timeline(
+        first,
+        last,
+        params.study.end_date,
+        spacing_days=params.anchors.spacing_days,
+        horizon_days=params.anchors.horizon_days,
+        warmup_days=params.warmup_days,
+        validation_anchors=params.splits.validation_anchors,
+        test_anchors=params.splits.test_anchors,
+        embargo_days=params.embargo_days,
+    )
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The engine tables every batch of anchors reads."""
+
+    pieces: ir.Table
+    user_hours: ir.Table
+    items: ir.Table | None
+
+
+def stage_inputs(stage, events: ir.Table, params: Params, breadth: bool = True) -> Staged:
+    """Sessions, pieces, running totals and distinct items, each materialised once."""
+    pieces = stage(F.make_pieces(F.sessionised(events, params.sessions.gap_minutes)), "pieces")
+    user_hours = stage(F.user_hours(pieces), "user_hours")
+    items = stage(F.breadth_items(events), "items") if breadth else None
+    return Staged(pieces, user_hours, items)
+
+
+def table_expr(
+    inputs: Staged,
+    anchors: Sequence[dt.datetime],
+    roles: Sequence[str],
+    params: Params,
+    observed_end: dt.datetime,
+    names: list[str] | None = None,
+    labels: bool = True,
+) -> ir.Table:
+    """Features (all or ``names``), labels and split for the given anchors, as one expression."""
+    just_anchors = F.anchor_table(list(anchors))
+    settings = params.features
+    windowed = F.windowed_features(
+        inputs.pieces, just_anchors, settings, params.anchors.lookback_days
+    )
+    history = F.history_features(inputs.user_hours, windowed)
+    if inputs.items is not None:
+        breadth = F.breadth_features(inputs.items, just_anchors, settings.distinct_window_days)
+    else:
+        breadth = None
+    table = F.finish_features(windowed, history, breadth, settings, names=names)
+    if labels:
+        lab = compute_labels(
+            inputs.pieces,
+            inputs.user_hours,
+            table,
+            just_anchors,
+            horizon_days=params.anchors.horizon_days,
+            repurchase_gap_days=params.anchors.repurchase_gap_days,
+            observed_end=observed_end,
+        )
+        table = table.join(lab, ["user_id", "anchor"], how="left")
+    table = table.mutate(
+        split=table.anchor.cases(
+            *[(ibis.timestamp(a), r) for a, r in zip(anchors, roles, strict=True)]
+        )
+    )
+    return table.order_by(["anchor", "user_id"])
+
+
+def build_table(
+    con: DuckDBBackend,
+    events: ir.Table,
+    anchors: Sequence[dt.datetime],
+    roles: Sequence[str],
+    params: Params,
+    observed_end: dt.datetime,
+    *,
+    out_path: str | Path | None = None,
+    batch_anchors: int | None = None,
+    names: list[str] | None = None,
+    labels: bool = True,
+) -> pd.DataFrame | int:
+    """Features and labels for ``anchors``: a DataFrame, or the row count written to ``out_path``.
+
+    ``batch_anchors`` anchors are computed at a time (all at once when None).
+    """
+    batch = batch_anchors or len(anchors)
+    breadth = names is None or any(
+        n.split("_")[0] in ("products", "categories", "brands") for n in names
+    )
+    frames: list[pd.DataFrame] = []
+    parts: list[Path] = []
+    with staged(con) as stage:
+        inputs = stage_inputs(stage, events, params, breadth=breadth)
+        pairs = list(zip(anchors, roles, strict=True))
+        for i, start in enumerate(range(0, len(pairs), batch)):
+            chunk = pairs[start : start + batch]
+            expr = table_expr(
+                inputs,
+                [a for a, _ in chunk],
+                [r for _, r in chunk],
+                params,
+                observed_end,
+                names=names,
+                labels=labels,
+            )
+            if out_path is None:
+                frames.append(con.execute(expr))
+            else:
+                part = Path(f"{out_path}.part{i:03d}")
+                con.to_parquet(expr, part)
+                parts.append(part)
+    if out_path is None:
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return df.astype({"split": "string"}) if "split" in df else df
+    return _concat_parts(parts, Path(out_path))
+
+
+def _concat_parts(parts: list[Path], out_path: Path) -> int:
+    """Stream part files into one Parquet file in order (row group by row group)."""
+    rows = 0
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    writer = None
+    try:
+        for part in parts:
+            pf = pq.ParquetFile(part)
+            for g in range(pf.num_row_groups):
+                tbl = pf.read_row_group(g)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, tbl.schema, compression="zstd")
+                writer.write_table(tbl)
+                rows += tbl.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+        for part in parts:
+            part.unlink(missing_ok=True)
+    tmp.replace(out_path)
+    return rows
+
+
+def build_dataset(
+    con: DuckDBBackend,
+    events: ir.Table,
+    params: Params,
+    out_path: str | Path,
+    timeline_path: str | Path,
+    batch_anchors: int | None = None,
+) -> Timeline:
+    """The modelling table for the parameters' timeline, written to ``out_path`` (Parquet)."""
+    timeline = timeline_for(events, params)
+    anchors = timeline.scored
+    roles = [r for r in timeline.roles if r != "embargo"]
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    build_table(
+        con,
+        events,
+        anchors,
+        roles,
+        params,
+        timeline.observed_end,
+        out_path=out_path,
+        batch_anchors=batch_anchors,
+    )
+    timeline.to_json(timeline_path)
+    return timeline
+
+
+def feature_columns(params: Params) -> list[str]:
+    """The contract's feature names for these parameters."""
+    return [s.name for s in F.feature_contract(params.features)]
+
+
+__all__ = ["LABELS", "build_dataset", "build_table", "feature_columns", "timeline_for"]
