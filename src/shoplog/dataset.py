@@ -120,7 +120,8 @@ def table_expr(
             repurchase_gap_days=params.anchors.repurchase_gap_days,
             observed_end=observed_end,
         )
-        table = table.join(lab, ["user_id", "anchor"], how="left")
+        joined = table.join(lab, ["user_id", "anchor"], how="left")
+        table = joined.select(*[table[c] for c in table.columns], *[lab[c] for c in LABELS])
     table = table.mutate(
         split=table.anchor.cases(
             *[(ibis.timestamp(a), r) for a, r in zip(anchors, roles, strict=True)]

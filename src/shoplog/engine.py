@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import ibis.expr.types as ir
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -55,3 +56,8 @@ def sql_ident(name: str) -> str:
 def run_sql(con: DuckDBBackend, sql: str) -> list[tuple[Any, ...]]:
     """Run SQL on the engine and fetch every row (DuckDB 2 needs results consumed)."""
     return con.con.execute(sql).fetchall()
+
+
+def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    """``later - earlier`` in seconds, exact to the microsecond."""
+    return later.delta(earlier, unit="microsecond").cast("float64") / 1e6

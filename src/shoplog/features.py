@@ -35,6 +35,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from shoplog.engine import seconds_between
 from shoplog.params import FeatureParams
 from shoplog.sessions import derive_sessions
 
@@ -329,13 +330,6 @@ def join_range_days(settings: FeatureParams, lookback_days: int) -> int:
 
 # ---------------------------------------------------------------------------------------
 # engine computation
-
-
-def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
-    """``later - earlier`` in seconds (microsecond precision)."""
-    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") + (
-        later.microsecond() - earlier.microsecond()
-    ).cast("float64") / 1e6
 
 
 def sessionised(events: ir.Table, gap_minutes: float) -> ir.Table:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shoplog.features import EVENT_SHORT, TREND_WINDOWS, feature_contract, is_zero_filled
+from shoplog.labels import LABELS
 from shoplog.params import FeatureParams
 
 DAY = pd.Timedelta(days=1)
@@ -147,7 +148,7 @@ def _features_at(
         n_prior = prior.groupby(before["user_id"]).sum().reindex(users, fill_value=0)
         out[f"trend_{tw}d"] = (n_last + 1) / (n_prior + 1)
 
-    weekday = sub.groupby(["user_id", sub["event_time"].dt.dayofweek]).size()
+    weekday = sub.groupby(["user_id", sub["event_time"].dt.day_of_week]).size()
     hour = sub.groupby(["user_id", sub["event_time"].dt.hour]).size()
     total = sub.groupby("user_id").size()
     out[f"top_weekday_share_{p}d"] = weekday.groupby(level=0).max() / total
@@ -172,6 +173,8 @@ def reference_features(
         _features_at(events, pd.Timestamp(a), settings, gap_minutes, lookback_days) for a in anchors
     ]
     df = pd.concat(frames, ignore_index=True)
+    df["user_id"] = df["user_id"].astype("string")
+    df["anchor"] = pd.to_datetime(df["anchor"]).astype("datetime64[us]")
     for spec in contract:
         if spec.name not in df:
             df[spec.name] = np.nan
@@ -228,15 +231,7 @@ def reference_labels(
                 else:
                     row["repurchase_churn"] = np.nan
             rows.append(row)
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "user_id",
-            "anchor",
-            "dormant",
-            "no_purchase",
-            "purchase",
-            "spend_next",
-            "repurchase_churn",
-        ],
-    )
+    out = pd.DataFrame(rows, columns=["user_id", "anchor", *LABELS])
+    out["user_id"] = out["user_id"].astype("string")
+    out["anchor"] = pd.to_datetime(out["anchor"]).astype("datetime64[us]")
+    return out.astype(dict.fromkeys(LABELS, "float64"))

@@ -1,0 +1,235 @@
+"""Features and labels: the engine equals the pandas reference, and never looks ahead."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from featurelogs import (
+    ANCHORS,
+    END,
+    canonical,
+    engine_table,
+    event_logs,
+    event_times,
+    small_params,
+)
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from shoplog.features import feature_contract
+from shoplog.labels import LABELS
+from shoplog.reference import reference_features, reference_labels
+
+PARAMS = small_params()
+CONTRACT = feature_contract(PARAMS.features)
+NAMES = [s.name for s in CONTRACT]
+OBSERVED_END = dt.datetime.combine(END, dt.time())
+SLOW = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    # shrinking engine calls is slow; the failing example is printed unshrunk
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def reference_table(events: pd.DataFrame, anchors=ANCHORS, observed_end=OBSERVED_END):
+    feats = reference_features(
+        events,
+        anchors,
+        PARAMS.features,
+        gap_minutes=PARAMS.sessions.gap_minutes,
+        lookback_days=PARAMS.anchors.lookback_days,
+    )
+    labels = reference_labels(
+        events,
+        feats[["user_id", "anchor"]],
+        horizon_days=PARAMS.anchors.horizon_days,
+        repurchase_gap_days=PARAMS.anchors.repurchase_gap_days,
+        observed_end=observed_end,
+    )
+    out = feats.merge(labels, on=["user_id", "anchor"], how="left")
+    return out.sort_values(["anchor", "user_id"]).reset_index(drop=True)
+
+
+def assert_same_table(engine: pd.DataFrame, reference: pd.DataFrame, columns) -> None:
+    assert list(engine["user_id"].astype(str)) == list(reference["user_id"].astype(str))
+    assert list(pd.to_datetime(engine["anchor"])) == list(pd.to_datetime(reference["anchor"]))
+    for col in columns:
+        a = engine[col].to_numpy(dtype=float)
+        b = reference[col].to_numpy(dtype=float)
+        same = np.isclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True)
+        assert same.all(), (col, engine.loc[~same, ["user_id", "anchor", col]], b[~same])
+
+
+@SLOW
+@given(event_logs())
+def test_engine_equals_reference(events: pd.DataFrame) -> None:
+    engine = engine_table(events, PARAMS)
+    reference = reference_table(events)
+    assert_same_table(engine, reference, [*NAMES, *LABELS])
+
+
+@SLOW
+@given(event_logs(), st.lists(event_times(), min_size=1, max_size=10), st.data())
+def test_events_at_or_after_the_anchor_never_change_features(
+    events: pd.DataFrame, times: list[dt.datetime], data: st.DataObject
+) -> None:
+    anchor = ANCHORS[1]
+    later = [t for t in times if t >= anchor] or [anchor]
+    extra = canonical(
+        [
+            {
+                "event_time": t,
+                "event_type": data.draw(st.sampled_from(["view", "cart", "purchase"])),
+                "product_id": "p9",
+                "category_id": "c9",
+                "brand": "b9",
+                "price": 5.0,
+                "user_id": data.draw(st.sampled_from(["u1", "u2", "u4"])),
+            }
+            for t in later
+        ]
+    )
+    before = engine_table(events, PARAMS, anchors=[anchor])
+    after = engine_table(pd.concat([events, extra], ignore_index=True), PARAMS, anchors=[anchor])
+    assert_same_table(after, before, NAMES)
+
+
+@SLOW
+@given(event_logs(), st.lists(st.integers(0, 5 * 86400), min_size=1, max_size=10))
+def test_events_after_the_horizon_never_change_labels(
+    events: pd.DataFrame, offsets: list[int]
+) -> None:
+    anchor = ANCHORS[0]
+    horizon_end = anchor + dt.timedelta(days=PARAMS.anchors.horizon_days)
+    extra = canonical(
+        [
+            {
+                "event_time": horizon_end + dt.timedelta(seconds=s),
+                "event_type": "purchase",
+                "product_id": "p1",
+                "price": 3.0,
+                "user_id": user,
+            }
+            for s in offsets
+            for user in ("u1", "u2", "u3")
+        ]
+    )
+    before = engine_table(events, PARAMS, anchors=[anchor])
+    after = engine_table(pd.concat([events, extra], ignore_index=True), PARAMS, anchors=[anchor])
+    assert_same_table(after, before, [*NAMES, *LABELS])
+
+
+def _log(*rows: tuple) -> pd.DataFrame:
+    """A log from (time, user, type[, price]) tuples."""
+    records = []
+    for row in rows:
+        time, user, etype, *rest = row
+        records.append(
+            {
+                "event_time": time,
+                "user_id": user,
+                "event_type": etype,
+                "price": rest[0] if rest else 1.0,
+                "product_id": "p1",
+                "category_id": "c1",
+                "brand": "b1",
+            }
+        )
+    return canonical(records)
+
+
+def test_an_event_exactly_at_the_anchor_is_future_not_past() -> None:
+    anchor = ANCHORS[1]
+    events = _log(
+        (anchor - dt.timedelta(days=1), "a", "view"),
+        (anchor, "a", "purchase", 7.0),
+        (anchor, "only_at_anchor", "view"),
+    )
+    table = engine_table(events, PARAMS, anchors=[anchor])
+    # the user whose only event is at the anchor has no past: not scored at that anchor
+    assert list(table["user_id"]) == ["a"]
+    row = table.iloc[0]
+    assert row["purchases_1d"] == 0 and row["views_1d"] == 1
+    # ... and the purchase at the anchor is in the label window
+    assert row["dormant"] == 0 and row["purchase"] == 1 and row["spend_next"] == 7.0
+    assert_same_table(table, reference_table(events, anchors=[anchor]), [*NAMES, *LABELS])
+
+
+def test_empty_windows_give_zero_counts_and_missing_ratios() -> None:
+    anchor = ANCHORS[2]
+    events = _log((anchor - dt.timedelta(days=2, hours=5), "a", "view"))
+    row = engine_table(events, PARAMS, anchors=[anchor]).iloc[0]
+    assert row["views_1d"] == 0 and row["sessions_1d"] == 0 and row["active_days_1d"] == 0
+    assert row["views_3d"] == 1 and row["sessions_3d"] == 1
+    assert np.isnan(row["aov_1d"]) and np.isnan(row["days_since_last_purchase"])
+    assert np.isnan(row["purchase_per_cart_3d"]) and np.isnan(row["mean_visit_gap_days"])
+    assert row["days_since_last_event"] == pytest.approx(2 + 5 / 24)
+    assert row["dormant"] == 1 and row["purchase"] == 0
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate])
+@given(event_logs(types=["purchase"]))
+def test_purchase_only_log(events: pd.DataFrame) -> None:
+    engine = engine_table(events, PARAMS)
+    assert_same_table(engine, reference_table(events), [*NAMES, *LABELS])
+    if len(engine):
+        assert engine["views_3d"].eq(0).all()
+        assert engine["cart_per_view_3d"].isna().all()
+
+
+def test_log_without_session_column_gives_the_same_features() -> None:
+    anchor = ANCHORS[1]
+    base = anchor - dt.timedelta(days=1)
+    events = _log(
+        (base, "a", "view"),
+        (base + dt.timedelta(minutes=20), "a", "cart"),
+        (base + dt.timedelta(minutes=80), "a", "view"),
+        (base + dt.timedelta(minutes=85), "b", "view"),
+    )
+    with_sessions = events.assign(user_session=pd.array(["x", "x", "x", "y"], dtype="string"))
+    no_column = events.drop(columns="user_session")
+    a = engine_table(with_sessions, PARAMS, anchors=[anchor])
+    b = engine_table(no_column, PARAMS, anchors=[anchor])
+    assert_same_table(a, b, [*NAMES, *LABELS])
+    # sessions are re-derived from the 30-minute gap, whatever the log's column says
+    assert a.set_index("user_id").loc["a", "sessions_1d"] == 2
+
+
+def test_columns_and_dtypes_follow_the_contract() -> None:
+    events = _log(
+        (ANCHORS[0] - dt.timedelta(hours=3), "a", "view"),
+        (ANCHORS[0] - dt.timedelta(hours=2), "a", "purchase", 4.0),
+    )
+    table = engine_table(events, PARAMS)
+    assert list(table.columns) == ["user_id", "anchor", *NAMES, *LABELS, "split"]
+    for spec in CONTRACT:
+        assert str(table[spec.name].dtype) == spec.dtype, spec.name
+
+
+def test_a_subset_of_features_equals_the_full_table() -> None:
+    events = _log(
+        (ANCHORS[0] - dt.timedelta(hours=30), "a", "view"),
+        (ANCHORS[0] - dt.timedelta(hours=3), "a", "cart"),
+        (ANCHORS[0] - dt.timedelta(hours=2), "b", "purchase", 4.0),
+    )
+    names = ["views_1d", "categories_2d", "days_since_last_event", "spend_3d"]
+    full = engine_table(events, PARAMS)
+    part = engine_table(events, PARAMS, names=names, labels=False)
+    # columns come in contract order, whatever order they were asked in
+    assert list(part.columns) == ["user_id", "anchor", *[n for n in NAMES if n in names], "split"]
+    assert_same_table(part, full, names)
+
+
+def test_unobserved_horizon_gets_no_label() -> None:
+    anchor = ANCHORS[2]
+    events = _log((anchor - dt.timedelta(hours=1), "a", "view"))
+    # the log is observed until one day after the anchor: a 2-day horizon is not
+    observed = anchor + dt.timedelta(days=1)
+    table = engine_table(events, PARAMS, anchors=[anchor], observed_end=observed)
+    assert table[list(LABELS)].isna().all().all()
