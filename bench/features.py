@@ -178,7 +178,7 @@ def core_sql(events_path: Path, anchors: list[dt.datetime], gap_minutes: float) 
                 f"count(*) FILTER (WHERE event_type = '{etype}' "
                 f"AND event_time >= anchor - INTERVAL {w} DAY) AS {short}_{w}d"
             )
-    gap = int(round(gap_minutes * 60))
+    gap = round(gap_minutes * 60)
     return f"""
 WITH ev AS (
     SELECT user_id, event_time, event_type, price, category_id,
