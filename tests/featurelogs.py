@@ -119,3 +119,10 @@ def engine_table(
     finally:
         con.drop_table("events", force=True)
     return out.sort_values(["anchor", "user_id"]).reset_index(drop=True)
+
+
+def close_connection() -> None:
+    """Close the shared connection (leaving it to interpreter exit makes the bindings warn)."""
+    if _connection.cache_info().currsize:
+        _connection().disconnect()
+        _connection.cache_clear()

@@ -11,6 +11,7 @@ from featurelogs import (
     ANCHORS,
     END,
     canonical,
+    close_connection,
     engine_table,
     event_logs,
     event_times,
@@ -35,6 +36,12 @@ SLOW = settings(
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_connection():
+    yield
+    close_connection()
 
 
 def reference_table(events: pd.DataFrame, anchors=ANCHORS, observed_end=OBSERVED_END):
@@ -233,3 +240,33 @@ def test_unobserved_horizon_gets_no_label() -> None:
     observed = anchor + dt.timedelta(days=1)
     table = engine_table(events, PARAMS, anchors=[anchor], observed_end=observed)
     assert table[list(LABELS)].isna().all().all()
+
+
+def test_session_table_on_a_hand_made_log() -> None:
+    from shoplog import engine
+    from shoplog.sessions import session_table
+
+    t = dt.datetime(2020, 1, 2, 10)
+    events = _log(
+        (t, "a", "view"),
+        (t + dt.timedelta(minutes=10), "a", "cart"),
+        (t + dt.timedelta(minutes=10), "a", "purchase"),  # same second: funnel order decides
+        (t + dt.timedelta(minutes=45), "a", "view"),  # 35 idle minutes: a new session
+        (t, "b", "remove_from_cart"),
+    )
+    con = engine.connect()
+    table = con.execute(session_table(con.create_table("ev", events), 30))
+    con.disconnect()
+    table = table.sort_values(["user_id", "start"]).reset_index(drop=True)
+    assert list(table["user_id"]) == ["a", "a", "b"]
+    first = table.iloc[0]
+    assert (first["n_events"], first["n_views"], first["n_carts"], first["n_purchases"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    assert first["duration_seconds"] == 600 and bool(first["purchased"])
+    assert first["first_event_type"] == "view" and first["last_event_type"] == "purchase"
+    assert table.iloc[1]["n_events"] == 1 and not bool(table.iloc[1]["purchased"])
+    assert table.iloc[2]["first_event_type"] == "remove_from_cart"

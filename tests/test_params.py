@@ -20,8 +20,9 @@ def test_ci_extends_default() -> None:
     default, ci = load_params("default"), load_params("ci")
     assert ci.profile == "ci"
     assert ci.data.synthetic.preset == "tiny"
-    # inherited values are the default's
-    assert ci.anchors == default.anchors
+    # inherited values are the default's; overridden ones are the profile's own
+    assert ci.anchors.spacing_days == default.anchors.spacing_days
+    assert ci.anchors.horizon_days == 14 != default.anchors.horizon_days
     assert ci.seed == default.seed
 
 
@@ -70,7 +71,7 @@ def test_override_needs_equals() -> None:
 
 def test_flat_view_has_unique_section_keys() -> None:
     flat = load_params("default").flat()
-    assert flat["study_end_date"] == "2020-04-01"
+    assert flat["study_end_date"] == "2020-07-01"
     assert flat["anchors_horizon_days"] == 30
     assert flat["seed"] == 42
     assert isinstance(flat["data_mapping"], dict)
