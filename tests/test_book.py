@@ -98,3 +98,50 @@ def test_second_run_skips_everything(built: ProjectPaths, capsys) -> None:
 def test_no_machine_paths_in_published_pages(built: ProjectPaths) -> None:
     for page in Path(built.html_dir).rglob("*.html"):
         assert str(built.root) not in page.read_text(), page
+
+
+def test_features_chapter_quotes_the_saved_table(built: ProjectPaths) -> None:
+    from shoplog.splits import Timeline
+
+    page = page_text(built.html_dir / "notebooks" / "02_features.html")
+    glued = load_glued(built.outputs_dir / "glued" / "02_features.json")
+    table = pd.read_parquet(built.dataset_path)
+    timeline = Timeline.from_json(built.timeline_path)
+    train = table[table["split"] == "train"]
+    # glued numbers equal recomputations from the saved modelling table and timeline ...
+    assert glued["n_rows"] == len(table)
+    assert glued["rows_train"] == len(train)
+    assert glued["n_train_anchors"] == len(timeline.anchors_of("train"))
+    assert glued["dormant_train"] == pytest.approx(train["dormant"].mean())
+    assert glued["score_anchor"] == timeline.score_anchor.strftime("%Y-%m-%d")
+    # ... the split is out of time, with the embargo ...
+    horizon = pd.Timedelta(days=timeline.horizon_days)
+    by_split = table.groupby("split")["anchor"]
+    assert by_split.max()["train"] + horizon <= by_split.min()["validation"]
+    assert by_split.max()["validation"] + horizon <= by_split.min()["test"]
+    assert table.loc[table["split"] == "score", "dormant"].isna().all()
+    # ... the audit found no feature using the future ...
+    assert glued["audit_max_change"] <= 1e-9 and glued["audit_min_gap_seconds"] > 0
+    # ... and the numbers appear, formatted, in the prose
+    assert f"giving {glued['n_rows']:,} user x anchor rows" in page
+    assert f"{glued['dormant_train']:.1%} of scored users go dormant" in page
+    assert "no feature changed beyond floating-point rounding" in page
+    html = (built.html_dir / "notebooks" / "02_features.html").read_text()
+    assert "Anchors and their label horizons, by split" in html
+
+
+def test_a_log_too_short_for_the_splits_gets_a_visible_note(
+    built: ProjectPaths, tmp_path: Path
+) -> None:
+    import shutil
+
+    other = ProjectPaths.create(built.data_dir, tmp_path / "build")
+    other.build_dir.mkdir(parents=True)
+    shutil.copy2(built.fingerprints_path, other.fingerprints_path)
+    args = ["run", "--profile", "ci", "--data-dir", str(built.data_dir)]
+    args += ["--build-dir", str(other.build_dir), "--only", "02_features"]
+    args += ["--set", "splits.test_anchors=40"]
+    assert cli.main(args) == 0
+    executed = (other.stage_dir / "notebooks" / "02_features.ipynb").read_text()
+    assert "cannot support anchors and out-of-time splits" in executed
+    assert "splits.test_anchors" in executed

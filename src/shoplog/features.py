@@ -29,6 +29,7 @@ day the same item came back, so each item counts once per anchor without
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import ibis
@@ -621,3 +622,34 @@ def breadth_items(events: ir.Table) -> ir.Table:
             ibis.window(group_by=["user_id", "kind", "item"], order_by="day")
         )
     )
+
+
+def dictionary(contract: list[FeatureSpec], missing_share: dict[str, float]) -> pd.DataFrame:
+    """The data dictionary, one row per feature family (``views_{w}d`` for all its windows).
+
+    ``missing_share`` maps feature names to their share of missing values; a family shows
+    the largest of its members.
+    """
+    families: dict[str, dict] = {}
+    for spec in contract:
+        family, meaning = spec.name, spec.description
+        if spec.window is not None and spec.name.endswith(f"_{spec.window}d"):
+            family = spec.name[: -len(f"{spec.window}d")] + "{w}d"
+            meaning = re.sub(rf"\b{spec.window}\b", "w", spec.description)
+        row = families.setdefault(
+            family,
+            {
+                "Feature": family,
+                "Windows": [],
+                "Meaning": meaning,
+                "Type": spec.dtype,
+                "Missing when": spec.missing,
+                "Missing (max)": 0.0,
+            },
+        )
+        if spec.window is not None:
+            row["Windows"].append(str(spec.window))
+        row["Missing (max)"] = max(row["Missing (max)"], missing_share.get(spec.name, 0.0))
+    out = pd.DataFrame(families.values())
+    out["Windows"] = out["Windows"].map(lambda w: ", ".join(w) or "all history")
+    return out

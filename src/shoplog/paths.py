@@ -55,6 +55,16 @@ class ProjectPaths:
         """The data-quality report written by ingestion (rows read, dropped by reason)."""
         return self.processed_dir / "quality.json"
 
+    @property
+    def dataset_path(self) -> Path:
+        """The modelling table: features, labels and split per user x anchor."""
+        return self.processed_dir / "dataset.parquet"
+
+    @property
+    def timeline_path(self) -> Path:
+        """The anchors and their split roles, as JSON."""
+        return self.processed_dir / "timeline.json"
+
     # -- source -----------------------------------------------------------
     @property
     def notebooks_dir(self) -> Path:

@@ -74,3 +74,14 @@ def styled(df: pd.DataFrame, formats: dict[str, Any]) -> Any:
 
 def load_glued(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
+
+
+def prose(template: str) -> Any:
+    """Markdown whose ``{name:format}`` fields are filled from the glued values.
+
+    For prose that only exists under a condition (a section a log cannot support is
+    skipped): the numbers still come from the glued record, never typed by hand.
+    """
+    from IPython.display import Markdown
+
+    return Markdown(template.format(**_GLUED))

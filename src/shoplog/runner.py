@@ -129,6 +129,8 @@ def available_parameters(params: Params, paths: ProjectPaths, chapter: Chapter) 
         events_path=paths.relative(paths.events_path),
         quality_path=paths.relative(paths.quality_path),
         processed_dir=paths.relative(paths.processed_dir),
+        dataset_path=paths.relative(paths.dataset_path),
+        timeline_path=paths.relative(paths.timeline_path),
         outputs_dir=paths.relative(paths.outputs_dir),
         glued_path=paths.relative(paths.outputs_dir / "glued" / f"{chapter.name}.json"),
     )
