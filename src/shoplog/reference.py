@@ -66,19 +66,21 @@ def _features_at(
     )
     out["tenure_days"] = _days(anchor - by_user["event_time"].min())
 
+    before["is_cart"] = is_type["cart"]
+    before["is_purchase"] = is_type["purchase"]
     sessions = before.groupby(["user_id", "session"]).agg(
         start=("event_time", "min"),
         end=("event_time", "max"),
         depth=("event_time", "size"),
-        carts=("event_type", lambda s: (s == "cart").sum()),
-        purchases=("event_type", lambda s: (s == "purchase").sum()),
+        carts=("is_cart", "sum"),
+        purchases=("is_purchase", "sum"),
     )
     first_purchase = before[is_type["purchase"]].groupby(["user_id", "session"])["event_time"].min()
     sessions["first_purchase"] = first_purchase.reindex(sessions.index)
     sessions = sessions.reset_index()
     s_by_user = sessions.groupby("user_id")
     out["sessions_total"] = s_by_user.size()
-    out["orders_total"] = s_by_user["purchases"].apply(lambda s: (s > 0).sum())
+    out["orders_total"] = (sessions["purchases"] > 0).groupby(sessions["user_id"]).sum()
     spend = before["price"].where(is_type["purchase"], 0.0).fillna(0.0)
     out["spend_total"] = spend.groupby(before["user_id"]).sum()
     n_sessions = s_by_user.size()
@@ -94,8 +96,8 @@ def _features_at(
             out[f"{short}_{w}d"] = (sub["event_type"] == etype).groupby(sub["user_id"]).sum()
         started = sessions[sessions["start"] >= anchor - w * DAY]
         out[f"sessions_{w}d"] = started.groupby("user_id").size()
-        out[f"active_days_{w}d"] = sub.groupby("user_id")["event_time"].apply(
-            lambda s: s.dt.normalize().nunique()
+        out[f"active_days_{w}d"] = (
+            sub["event_time"].dt.normalize().groupby(sub["user_id"]).nunique()
         )
         ordered = sessions[sessions["first_purchase"] >= anchor - w * DAY]
         out[f"orders_{w}d"] = ordered.groupby("user_id").size()
@@ -128,8 +130,8 @@ def _features_at(
     out[f"remove_per_cart_{p}d"] = _ratio(counts["removes"], counts["carts"])
     started = sessions[sessions["start"] >= anchor - p * DAY]
     with_cart = started[started["carts"] > 0]
-    out[f"cart_abandonment_{p}d"] = with_cart.groupby("user_id")["purchases"].apply(
-        lambda s: (s == 0).mean()
+    out[f"cart_abandonment_{p}d"] = (
+        (with_cart["purchases"] == 0).groupby(with_cart["user_id"]).mean()
     )
     minutes = (started["end"] - started["start"]).dt.total_seconds() / 60.0
     out[f"session_minutes_mean_{p}d"] = minutes.groupby(started["user_id"]).mean()
@@ -193,44 +195,40 @@ def reference_labels(
     observed_end: dt.datetime,
 ) -> pd.DataFrame:
     """Labels for each (user_id, anchor) of ``keys`` from events in ``[anchor, anchor + h)``."""
-    rows = []
     horizon = horizon_days * DAY
     gap = repurchase_gap_days * DAY
     purchases = events[events["event_type"] == "purchase"]
+    frames = []
     for anchor, group in keys.groupby("anchor"):
         anchor = pd.Timestamp(anchor)
-        observed = anchor + horizon <= pd.Timestamp(observed_end)
+        users = pd.Index(group["user_id"])
+        out = pd.DataFrame({"user_id": users, "anchor": anchor})
+        if anchor + horizon > pd.Timestamp(observed_end):
+            frames.append(out.assign(**dict.fromkeys(LABELS, np.nan)))
+            continue
         future = events[
             (events["event_time"] >= anchor) & (events["event_time"] < anchor + horizon)
         ]
-        buys = future[future["event_type"] == "purchase"]
+        buys = purchases[
+            (purchases["event_time"] >= anchor) & (purchases["event_time"] < anchor + horizon)
+        ]
+        n_events = future.groupby("user_id").size().reindex(users, fill_value=0)
+        n_buys = buys.groupby("user_id").size().reindex(users, fill_value=0)
+        spend = buys["price"].fillna(0).groupby(buys["user_id"]).sum().reindex(users, fill_value=0)
         last_buy = (
             purchases[purchases["event_time"] < anchor].groupby("user_id")["event_time"].max()
         )
-        for user in group["user_id"]:
-            mine = future[future["user_id"] == user]
-            my_buys = buys[buys["user_id"] == user]
-            row = {"user_id": user, "anchor": anchor}
-            if not observed:
-                row.update(
-                    dormant=np.nan,
-                    no_purchase=np.nan,
-                    purchase=np.nan,
-                    spend_next=np.nan,
-                    repurchase_churn=np.nan,
-                )
-            else:
-                row["dormant"] = float(mine.empty)
-                row["purchase"] = float(not my_buys.empty)
-                row["no_purchase"] = 1.0 - row["purchase"]
-                row["spend_next"] = float(my_buys["price"].fillna(0).sum())
-                p = last_buy.get(user)
-                if p is not None and p > anchor - gap:
-                    again = my_buys[my_buys["event_time"] < p + gap]
-                    row["repurchase_churn"] = float(again.empty)
-                else:
-                    row["repurchase_churn"] = np.nan
-            rows.append(row)
+        last_buy = last_buy.reindex(users)
+        first_next = buys.groupby("user_id")["event_time"].min().reindex(users)
+        recent_buyer = last_buy.notna() & (last_buy > anchor - gap)
+        bought_again = first_next.notna() & (first_next < last_buy + gap)
+        out["dormant"] = (n_events == 0).to_numpy(dtype=float)
+        out["purchase"] = (n_buys > 0).to_numpy(dtype=float)
+        out["no_purchase"] = 1.0 - out["purchase"]
+        out["spend_next"] = spend.to_numpy(dtype=float)
+        out["repurchase_churn"] = np.where(recent_buyer, (~bought_again).astype(float), np.nan)
+        frames.append(out)
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     out = pd.DataFrame(rows, columns=["user_id", "anchor", *LABELS])
     out["user_id"] = out["user_id"].astype("string")
     out["anchor"] = pd.to_datetime(out["anchor"]).astype("datetime64[us]")
