@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.installed
 
-.PHONY: book test env sysdeps lint lock clean bench
+.PHONY: book test env sysdeps lint lock clean bench bench-features
 
 book: env sysdeps  ## build the book on the embedded default data -> _build/html/index.html
 	$(BIN)/shoplog book --profile $(PROFILE)
@@ -50,6 +50,9 @@ lock:
 
 bench: env
 	$(BIN)/python bench/generate.py
+
+bench-features: env
+	$(BIN)/python bench/features.py --sizes 1 10 50 --reference-sizes 1 10
 
 clean:
 	rm -rf _build data/processed/* data/outputs/*

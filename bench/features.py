@@ -192,7 +192,8 @@ anchors(anchor) AS (VALUES {values}),
 win AS (
     SELECT user_id, anchor,
            {", ".join(counts)},
-           sum(opens) FILTER (WHERE event_time >= anchor - INTERVAL 30 DAY) AS sessions_30d,
+           coalesce(sum(opens) FILTER (WHERE event_time >= anchor - INTERVAL 30 DAY), 0)
+               AS sessions_30d,
            coalesce(sum(price) FILTER (WHERE event_type = 'purchase'
                     AND event_time >= anchor - INTERVAL 30 DAY), 0) AS spend_30d,
            coalesce(sum(price) FILTER (WHERE event_type = 'purchase'), 0) AS spend_90d,

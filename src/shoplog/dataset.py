@@ -82,11 +82,20 @@ class Staged:
     items: ir.Table | None
 
 
-def stage_inputs(stage, events: ir.Table, params: Params, breadth: bool = True) -> Staged:
+def stage_inputs(
+    stage,
+    events: ir.Table,
+    params: Params,
+    anchors: Sequence[dt.datetime],
+    breadth: bool = True,
+) -> Staged:
     """Sessions, pieces, running totals and distinct items, each materialised once."""
     pieces = stage(F.make_pieces(F.sessionised(events, params.sessions.gap_minutes)), "pieces")
     user_hours = stage(F.user_hours(pieces), "user_hours")
-    items = stage(F.breadth_items(events), "items") if breadth else None
+    items = None
+    if breadth:
+        days = params.features.distinct_window_days
+        items = stage(F.breadth_items(events, min(anchors), max(anchors), days), "items")
     return Staged(pieces, user_hours, items)
 
 
@@ -98,14 +107,25 @@ def table_expr(
     observed_end: dt.datetime,
     names: list[str] | None = None,
     labels: bool = True,
+    stage=None,
 ) -> ir.Table:
-    """Features (all or ``names``), labels and split for the given anchors, as one expression."""
+    """Features (all or ``names``), labels and split for the given anchors, as one expression.
+
+    With ``stage``, the per-anchor windowed aggregate is materialised first.
+    """
     just_anchors = F.anchor_table(list(anchors))
     settings = params.features
     windowed = F.windowed_features(
-        inputs.pieces, just_anchors, settings, params.anchors.lookback_days
+        inputs.pieces, just_anchors, settings, params.anchors.lookback_days, names=names
     )
-    history = F.history_features(inputs.user_hours, windowed)
+    if stage is not None:
+        # the widest aggregate, read by three joins below: compute it once
+        windowed = stage(windowed, "windowed")
+    history = None
+    wanted = set(names) if names is not None else None
+    contract = F.feature_contract(settings)
+    if any(s.group in F.HISTORY_GROUPS for s in contract if wanted is None or s.name in wanted):
+        history = F.history_features(inputs.user_hours, windowed)
     if inputs.items is not None:
         breadth = F.breadth_features(inputs.items, just_anchors, settings.distinct_window_days)
     else:
@@ -155,7 +175,7 @@ def build_table(
     frames: list[pd.DataFrame] = []
     parts: list[Path] = []
     with staged(con) as stage:
-        inputs = stage_inputs(stage, events, params, breadth=breadth)
+        inputs = stage_inputs(stage, events, params, anchors, breadth=breadth)
         pairs = list(zip(anchors, roles, strict=True))
         for i, start in enumerate(range(0, len(pairs), batch)):
             chunk = pairs[start : start + batch]
@@ -167,6 +187,7 @@ def build_table(
                 observed_end,
                 names=names,
                 labels=labels,
+                stage=stage,
             )
             if out_path is None:
                 frames.append(con.execute(expr))

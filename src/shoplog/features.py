@@ -29,6 +29,7 @@ day the same item came back, so each item counts once per anchor without
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -321,6 +322,29 @@ def is_zero_filled(spec: FeatureSpec) -> bool:
     return spec.missing == "never" and spec.group in ZERO_FILLED_GROUPS
 
 
+HISTORY_GROUPS = frozenset({"recency", "history_counts", "rhythm"})
+
+
+def windowed_inputs(spec: FeatureSpec, settings: FeatureParams) -> set[str]:
+    """The windowed aggregates a feature is made from (none for history and breadth)."""
+    p = settings.profile_window_days
+    if spec.group in HISTORY_GROUPS or spec.group == "breadth":
+        return set()
+    ratios = {
+        f"cart_per_view_{p}d": {"_carts_p", "_views_p"},
+        f"purchase_per_cart_{p}d": {"_purchases_p", "_carts_p"},
+        f"remove_per_cart_{p}d": {"_removes_p", "_carts_p"},
+        f"cart_abandonment_{p}d": {"_abandoned", "_cart_sessions"},
+        f"view_price_mean_{p}d": {"_view_price_sum", "_view_price_n"},
+        f"purchase_price_mean_{p}d": {"_purchase_price_sum", "_purchase_price_n"},
+        f"top_weekday_share_{p}d": {"_top_weekday", "_events_p"},
+        f"top_hour_share_{p}d": {"_top_hour", "_events_p"},
+        **{f"aov_{w}d": {f"spend_{w}d", f"orders_{w}d"} for w in settings.windows},
+        **{f"trend_{t}d": {f"_recent_{t}", f"_before_{t}"} for t in TREND_WINDOWS},
+    }
+    return ratios.get(spec.name, {spec.name})
+
+
 def join_range_days(settings: FeatureParams, lookback_days: int) -> int:
     """How many days before an anchor the windowed features reach."""
     return max(
@@ -389,9 +413,16 @@ def make_pieces(sessions: ir.Table) -> ir.Table:
 
 
 def windowed_features(
-    pieces: ir.Table, anchors: ir.Table, settings: FeatureParams, lookback_days: int
+    pieces: ir.Table,
+    anchors: ir.Table,
+    settings: FeatureParams,
+    lookback_days: int,
+    names: list[str] | None = None,
 ) -> ir.Table:
-    """Per user x anchor: every feature over a window, for users active in the lookback."""
+    """Per user x anchor: every feature over a window, for users active in the lookback.
+
+    With ``names``, only the aggregates those features are made from are computed.
+    """
     reach = join_range_days(settings, lookback_days)
     j = pieces.join(
         anchors,
@@ -449,12 +480,20 @@ def windowed_features(
     for t in TREND_WINDOWS:
         aggs[f"_recent_{t}"] = within(j.n_events, t)
         aggs[f"_before_{t}"] = within(j.n_events, 2 * t) - within(j.n_events, t)
+    needed = None
+    if names is not None:
+        wanted = set(names)
+        specs = [spec for spec in feature_contract(settings) if spec.name in wanted]
+        needed = {"_scored"}.union(*(windowed_inputs(spec, settings) for spec in specs))
+        aggs = {k: v for k, v in aggs.items() if k in needed}
     agg = j.group_by(["user_id", "anchor"]).aggregate(**aggs)
     # Concentration: narrow aggregates per weekday and per hour, then the largest; far
     # cheaper than 31 more columns in the wide aggregate above.
     recent = j.filter(j[f"_in{p}"] == 1)
     tops = []
     for name, key in (("_top_weekday", "_weekday"), ("_top_hour", "_hour")):
+        if needed is not None and name not in needed:
+            continue
         per = recent.group_by(["user_id", "anchor", key]).aggregate(n=recent.n_events.sum())
         tops.append(per.group_by(["user_id", "anchor"]).aggregate(**{name: per.n.max()}))
     for top in tops:
@@ -527,39 +566,41 @@ def anchor_table(anchors: list) -> ir.Table:
 
 def finish_features(
     windowed: ir.Table,
-    history: ir.Table,
+    history: ir.Table | None,
     breadth: ir.Table | None,
     settings: FeatureParams,
     names: list[str] | None = None,
 ) -> ir.Table:
     """Join the parts and derive ratios; columns in contract order with contract dtypes."""
     p = settings.profile_window_days
-    t = windowed.join(history, ["user_id", "anchor"], how="left")
+    t = windowed
+    if history is not None:
+        t = t.join(history, ["user_id", "anchor"], how="left")
     if breadth is not None:
         t = t.join(breadth, ["user_id", "anchor"], how="left")
-    derived: dict[str, ir.Value] = {
-        f"cart_per_view_{p}d": _ratio(t._carts_p, t._views_p),
-        f"purchase_per_cart_{p}d": _ratio(t._purchases_p, t._carts_p),
-        f"remove_per_cart_{p}d": _ratio(t._removes_p, t._carts_p),
-        f"cart_abandonment_{p}d": _ratio(t._abandoned, t._cart_sessions),
-        f"view_price_mean_{p}d": _ratio(t._view_price_sum, t._view_price_n),
-        f"purchase_price_mean_{p}d": _ratio(t._purchase_price_sum, t._purchase_price_n),
-        f"top_weekday_share_{p}d": _ratio(t._top_weekday, t._events_p),
-        f"top_hour_share_{p}d": _ratio(t._top_hour, t._events_p),
+    derived = {
+        f"cart_per_view_{p}d": lambda: _ratio(t._carts_p, t._views_p),
+        f"purchase_per_cart_{p}d": lambda: _ratio(t._purchases_p, t._carts_p),
+        f"remove_per_cart_{p}d": lambda: _ratio(t._removes_p, t._carts_p),
+        f"cart_abandonment_{p}d": lambda: _ratio(t._abandoned, t._cart_sessions),
+        f"view_price_mean_{p}d": lambda: _ratio(t._view_price_sum, t._view_price_n),
+        f"purchase_price_mean_{p}d": lambda: _ratio(t._purchase_price_sum, t._purchase_price_n),
+        f"top_weekday_share_{p}d": lambda: _ratio(t._top_weekday, t._events_p),
+        f"top_hour_share_{p}d": lambda: _ratio(t._top_hour, t._events_p),
     }
     for win in settings.windows:
-        derived[f"aov_{win}d"] = _ratio(t[f"spend_{win}d"], t[f"orders_{win}d"])
+        derived[f"aov_{win}d"] = lambda win=win: _ratio(t[f"spend_{win}d"], t[f"orders_{win}d"])
     for tw in TREND_WINDOWS:
-        derived[f"trend_{tw}d"] = (t[f"_recent_{tw}"].fill_null(0) + 1).cast("float64") / (
-            t[f"_before_{tw}"].fill_null(0) + 1
-        ).cast("float64")
+        derived[f"trend_{tw}d"] = lambda tw=tw: (
+            (t[f"_recent_{tw}"] + 1).cast("float64") / (t[f"_before_{tw}"] + 1).cast("float64")
+        )
     contract = feature_contract(settings)
     wanted = set(names) if names is not None else None
     cols: dict[str, ir.Value] = {}
     for spec in contract:
         if wanted is not None and spec.name not in wanted:
             continue
-        value = derived[spec.name] if spec.name in derived else t[spec.name]
+        value = derived[spec.name]() if spec.name in derived else t[spec.name]
         if is_zero_filled(spec):
             value = value.fill_null(0)
         cols[spec.name] = value.cast(spec.dtype)
@@ -600,8 +641,19 @@ def user_hours(pieces: ir.Table) -> ir.Table:
     )
 
 
-def breadth_items(events: ir.Table) -> ir.Table:
-    """One row per (user, kind, item, day) with the next day the user touched that item."""
+def breadth_items(
+    events: ir.Table, first_anchor: dt.datetime, last_anchor: dt.datetime, days: int
+) -> ir.Table:
+    """One row per (user, kind, item, day) with the next day the user touched that item.
+
+    Only days some anchor's window can see are kept: ``[first_anchor - days, last_anchor)``.
+    Dropping later days leaves "is this the item's last day before the anchor" unchanged,
+    since any later day is at or after every anchor.
+    """
+    events = events.filter(
+        (events.event_time >= ibis.timestamp(first_anchor) - ibis.interval(days=days))
+        & (events.event_time < ibis.timestamp(last_anchor))
+    )
     parts = []
     for kind, column in (
         ("products", "product_id"),
