@@ -106,24 +106,10 @@ def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -
     if kind == "reference":
         import pandas as pd
 
-        from shoplog.reference import reference_features, reference_labels
+        from shoplog.reference import reference_table
 
         events = pd.read_parquet(events_path)
-        feats = reference_features(
-            events,
-            anchors,
-            params.features,
-            gap_minutes=params.sessions.gap_minutes,
-            lookback_days=params.anchors.lookback_days,
-        )
-        labels = reference_labels(
-            events,
-            feats[["user_id", "anchor"]],
-            horizon_days=params.anchors.horizon_days,
-            repurchase_gap_days=params.anchors.repurchase_gap_days,
-            observed_end=observed_end,
-        )
-        rows = len(feats.merge(labels, on=["user_id", "anchor"]))
+        rows = len(reference_table(events, anchors, params, observed_end))
     elif kind == "hand_sql":
         import duckdb
 

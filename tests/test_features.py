@@ -20,9 +20,9 @@ from featurelogs import (
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from shoplog import reference
 from shoplog.features import feature_contract
 from shoplog.labels import LABELS
-from shoplog.reference import reference_features, reference_labels
 
 PARAMS = small_params()
 CONTRACT = feature_contract(PARAMS.features)
@@ -45,22 +45,7 @@ def _shared_connection():
 
 
 def reference_table(events: pd.DataFrame, anchors=ANCHORS, observed_end=OBSERVED_END):
-    feats = reference_features(
-        events,
-        anchors,
-        PARAMS.features,
-        gap_minutes=PARAMS.sessions.gap_minutes,
-        lookback_days=PARAMS.anchors.lookback_days,
-    )
-    labels = reference_labels(
-        events,
-        feats[["user_id", "anchor"]],
-        horizon_days=PARAMS.anchors.horizon_days,
-        repurchase_gap_days=PARAMS.anchors.repurchase_gap_days,
-        observed_end=observed_end,
-    )
-    out = feats.merge(labels, on=["user_id", "anchor"], how="left")
-    return out.sort_values(["anchor", "user_id"]).reset_index(drop=True)
+    return reference.reference_table(events, anchors, PARAMS, observed_end)
 
 
 def assert_same_table(engine: pd.DataFrame, reference: pd.DataFrame, columns) -> None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoplog.params import ParamsError, load_params
-from shoplog.splits import TimelineError, make_timeline
+from shoplog.splits import TimelineError, make_timeline, timeline_for_params
 
 START = dt.datetime(2019, 10, 1, 0, 7)
 
@@ -62,16 +62,8 @@ def test_splits_never_overlap_and_horizons_are_observed(args: dict) -> None:
 
 def test_default_profile_timeline() -> None:
     params = load_params("default")
-    tl = make_timeline(
-        dt.datetime(2019, 10, 1, 0, 1),
-        dt.datetime(2020, 6, 30, 23, 59),
-        params.study.end_date,
-        spacing_days=params.anchors.spacing_days,
-        horizon_days=params.anchors.horizon_days,
-        warmup_days=params.warmup_days,
-        validation_anchors=params.splits.validation_anchors,
-        test_anchors=params.splits.test_anchors,
-        embargo_days=params.embargo_days,
+    tl = timeline_for_params(
+        dt.datetime(2019, 10, 1, 0, 1), dt.datetime(2020, 6, 30, 23, 59), params
     )
     assert tl.anchors_of("test")[-1] == dt.datetime(2020, 6, 1)
     assert tl.anchors[0] == dt.datetime(2019, 12, 30)  # after the 90-day warm-up

@@ -25,7 +25,7 @@ from shoplog import features as F
 from shoplog.engine import seconds_between
 from shoplog.labels import LABELS, compute_labels
 from shoplog.params import Params
-from shoplog.splits import Timeline, make_timeline
+from shoplog.splits import Timeline, timeline_for_params
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -60,17 +60,7 @@ def log_span(events: ir.Table) -> tuple[dt.datetime, dt.datetime]:
 def timeline_for(events: ir.Table, params: Params) -> Timeline:
     """The anchors and splits the parameters give on this log."""
     first, last = log_span(events)
-    return make_timeline(
-        first,
-        last,
-        params.study.end_date,
-        spacing_days=params.anchors.spacing_days,
-        horizon_days=params.anchors.horizon_days,
-        warmup_days=params.warmup_days,
-        validation_anchors=params.splits.validation_anchors,
-        test_anchors=params.splits.test_anchors,
-        embargo_days=params.embargo_days,
-    )
+    return timeline_for_params(first, last, params)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from shoplog.features import EVENT_SHORT, TREND_WINDOWS, feature_contract, is_zero_filled
 from shoplog.labels import LABELS
-from shoplog.params import FeatureParams
+from shoplog.params import FeatureParams, Params
 
 DAY = pd.Timedelta(days=1)
 
@@ -233,3 +233,28 @@ def reference_labels(
     out["user_id"] = out["user_id"].astype("string")
     out["anchor"] = pd.to_datetime(out["anchor"]).astype("datetime64[us]")
     return out.astype(dict.fromkeys(LABELS, "float64"))
+
+
+def reference_table(
+    events: pd.DataFrame,
+    anchors: Sequence[dt.datetime],
+    params: Params,
+    observed_end: dt.datetime,
+) -> pd.DataFrame:
+    """Features and labels of every user active before each anchor, sorted by anchor and user."""
+    feats = reference_features(
+        events,
+        anchors,
+        params.features,
+        gap_minutes=params.sessions.gap_minutes,
+        lookback_days=params.anchors.lookback_days,
+    )
+    labels = reference_labels(
+        events,
+        feats[["user_id", "anchor"]],
+        horizon_days=params.anchors.horizon_days,
+        repurchase_gap_days=params.anchors.repurchase_gap_days,
+        observed_end=observed_end,
+    )
+    out = feats.merge(labels, on=["user_id", "anchor"], how="left")
+    return out.sort_values(["anchor", "user_id"]).reset_index(drop=True)

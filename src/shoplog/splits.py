@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from shoplog.params import Params
+
 SPLIT_ORDER = ("train", "embargo", "validation", "test", "score")
 
 
@@ -182,3 +184,20 @@ def _assign_roles(
         roles[i] = "train"
         i -= 1
     return roles
+
+
+def timeline_for_params(
+    first_event: dt.datetime, last_event: dt.datetime, params: Params
+) -> Timeline:
+    """The timeline a parameter profile gives on a log spanning these two events."""
+    return make_timeline(
+        first_event,
+        last_event,
+        params.study.end_date,
+        spacing_days=params.anchors.spacing_days,
+        horizon_days=params.anchors.horizon_days,
+        warmup_days=params.warmup_days,
+        validation_anchors=params.splits.validation_anchors,
+        test_anchors=params.splits.test_anchors,
+        embargo_days=params.embargo_days,
+    )
