@@ -70,6 +70,7 @@ class Staged:
     pieces: ir.Table
     user_hours: ir.Table
     items: ir.Table | None
+    kinds: tuple[str, ...]
 
 
 def stage_inputs(
@@ -77,19 +78,37 @@ def stage_inputs(
     events: ir.Table,
     params: Params,
     anchors: Sequence[dt.datetime],
-    breadth: bool = True,
+    kinds: tuple[str, ...] = tuple(F.BREADTH_KINDS),
 ) -> Staged:
-    """Sessions, pieces, running totals and distinct items, each materialised once."""
+    """Sessions, pieces, running totals and distinct items of ``kinds``, each staged once."""
     pieces = stage(F.make_pieces(F.sessionised(events, params.sessions.gap_minutes)), "pieces")
     user_hours = stage(F.user_hours(pieces), "user_hours")
     items = None
-    if breadth:
+    if kinds:
         days = params.features.distinct_window_days
-        items = stage(F.breadth_items(events, min(anchors), max(anchors), days), "items")
-    return Staged(pieces, user_hours, items)
+        items = stage(F.breadth_items(events, min(anchors), max(anchors), days, kinds), "items")
+    return Staged(pieces, user_hours, items, kinds)
 
 
-def table_expr(
+def user_keys(events: ir.Table) -> ir.Table:
+    """Every user id with a dense integer key in id order.
+
+    Ids are text (19-digit ids must stay exact); grouping, sorting and joining millions
+    of rows on an integer is about a third faster, and ordering by the key is ordering
+    by the id.
+    """
+    users = events.select("user_id").distinct()
+    return users.mutate(_key=ibis.row_number().over(order_by="user_id"))
+
+
+def keyed_events(events: ir.Table, users: ir.Table) -> ir.Table:
+    """The log with ``user_id`` replaced by the user's integer key."""
+    joined = events.join(users, "user_id")
+    return joined.mutate(user_id=joined._key).drop("_key")
+
+
+def batch_table(
+    stage,
     inputs: Staged,
     anchors: Sequence[dt.datetime],
     roles: Sequence[str],
@@ -97,48 +116,54 @@ def table_expr(
     observed_end: dt.datetime,
     names: list[str] | None = None,
     labels: bool = True,
-    stage=None,
 ) -> ir.Table:
-    """Features (all or ``names``), labels and split for the given anchors, as one expression.
+    """Features (all or ``names``), labels and split for the given anchors.
 
-    With ``stage``, the per-anchor windowed aggregate is materialised first.
+    Each part is materialised with ``stage`` before the next reads it: DuckDB runs the
+    parts one at a time far faster than as one nested query (about 2x on 10M events).
     """
-    just_anchors = F.anchor_table(list(anchors))
+    just_anchors = stage(F.anchor_table(list(anchors)), "anchors")
     settings = params.features
-    windowed = F.windowed_features(
-        inputs.pieces, just_anchors, settings, params.anchors.lookback_days, names=names
+    windowed = stage(
+        F.windowed_features(
+            inputs.pieces, just_anchors, settings, params.anchors.lookback_days, names=names
+        ),
+        "windowed",
     )
-    if stage is not None:
-        # the widest aggregate, read by three joins below: compute it once
-        windowed = stage(windowed, "windowed")
     history = None
     wanted = set(names) if names is not None else None
     contract = F.feature_contract(settings)
     if any(s.group in F.HISTORY_GROUPS for s in contract if wanted is None or s.name in wanted):
-        history = F.history_features(inputs.user_hours, windowed)
+        history = stage(F.history_features(inputs.user_hours, windowed), "history")
+    breadth = None
     if inputs.items is not None:
-        breadth = F.breadth_features(inputs.items, just_anchors, settings.distinct_window_days)
-    else:
-        breadth = None
-    table = F.finish_features(windowed, history, breadth, settings, names=names)
+        breadth = stage(
+            F.breadth_features(
+                inputs.items, just_anchors, settings.distinct_window_days, inputs.kinds
+            ),
+            "breadth",
+        )
+    table = stage(F.finish_features(windowed, history, breadth, settings, names=names), "table")
     if labels:
-        lab = compute_labels(
-            inputs.pieces,
-            inputs.user_hours,
-            table,
-            just_anchors,
-            horizon_days=params.anchors.horizon_days,
-            repurchase_gap_days=params.anchors.repurchase_gap_days,
-            observed_end=observed_end,
+        lab = stage(
+            compute_labels(
+                inputs.pieces,
+                inputs.user_hours,
+                table,
+                just_anchors,
+                horizon_days=params.anchors.horizon_days,
+                repurchase_gap_days=params.anchors.repurchase_gap_days,
+                observed_end=observed_end,
+            ),
+            "labels",
         )
         joined = table.join(lab, ["user_id", "anchor"], how="left")
         table = joined.select(*[table[c] for c in table.columns], *[lab[c] for c in LABELS])
-    table = table.mutate(
+    return table.mutate(
         split=table.anchor.cases(
             *[(ibis.timestamp(a), r) for a, r in zip(anchors, roles, strict=True)]
         )
     )
-    return table.order_by(["anchor", "user_id"])
 
 
 def build_table(
@@ -156,35 +181,42 @@ def build_table(
 ) -> pd.DataFrame | int:
     """Features and labels for ``anchors``: a DataFrame, or the row count written to ``out_path``.
 
-    ``batch_anchors`` anchors are computed at a time (all at once when None).
+    ``batch_anchors`` anchors are computed at a time (all at once when None); rows come
+    sorted by anchor and user id.
     """
     batch = batch_anchors or len(anchors)
-    breadth = names is None or any(
-        n.split("_")[0] in ("products", "categories", "brands") for n in names
+    kinds = tuple(
+        k for k in F.BREADTH_KINDS if names is None or any(n.startswith(k + "_") for n in names)
     )
     frames: list[pd.DataFrame] = []
     parts: list[Path] = []
     with staged(con) as stage:
-        inputs = stage_inputs(stage, events, params, anchors, breadth=breadth)
+        users = stage(user_keys(events), "users")
+        inputs = stage_inputs(stage, keyed_events(events, users), params, anchors, kinds)
         pairs = list(zip(anchors, roles, strict=True))
         for i, start in enumerate(range(0, len(pairs), batch)):
             chunk = pairs[start : start + batch]
-            expr = table_expr(
-                inputs,
-                [a for a, _ in chunk],
-                [r for _, r in chunk],
-                params,
-                observed_end,
-                names=names,
-                labels=labels,
-                stage=stage,
-            )
-            if out_path is None:
-                frames.append(con.execute(expr))
-            else:
-                part = Path(f"{out_path}.part{i:03d}")
-                con.to_parquet(expr, part)
-                parts.append(part)
+            with staged(con) as batch_stage:  # this batch's parts, dropped when it is written
+                keyed = batch_table(
+                    batch_stage,
+                    inputs,
+                    [a for a, _ in chunk],
+                    [r for _, r in chunk],
+                    params,
+                    observed_end,
+                    names=names,
+                    labels=labels,
+                )
+                named = keyed.join(users, keyed.user_id == users._key).select(
+                    users.user_id, users._key, *[keyed[c] for c in keyed.columns if c != "user_id"]
+                )
+                expr = named.order_by(["anchor", "_key"]).drop("_key")
+                if out_path is None:
+                    frames.append(con.execute(expr))
+                else:
+                    part = Path(f"{out_path}.part{i:03d}")
+                    con.to_parquet(expr, part)
+                    parts.append(part)
     if out_path is None:
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         return df.astype({"split": "string"}) if "split" in df else df

@@ -536,8 +536,14 @@ def history_features(user_hours: ir.Table, scored: ir.Table) -> ir.Table:
     )
 
 
-def breadth_features(items: ir.Table, anchors: ir.Table, days: int) -> ir.Table:
-    """Distinct products, categories and brands touched in ``[anchor - days, anchor)``.
+BREADTH_KINDS = {"products": "product_id", "categories": "category_id", "brands": "brand"}
+
+
+def breadth_features(
+    items: ir.Table, anchors: ir.Table, days: int, kinds: tuple[str, ...] = tuple(BREADTH_KINDS)
+) -> ir.Table:
+    """Distinct items of each kind (products, categories, brands) touched in ``[anchor - days,
+    anchor)``.
 
     An item row counts at an anchor when its day is inside the window and it is the
     item's last day before the anchor, so each item counts once.
@@ -548,10 +554,7 @@ def breadth_features(items: ir.Table, anchors: ir.Table, days: int) -> ir.Table:
     )
     last = j.next_day.isnull() | (j.next_day >= j.anchor)
     return j.group_by(["user_id", "anchor"]).aggregate(
-        **{
-            f"{kind}_{days}d": (last & (j.kind == kind)).sum()
-            for kind in ("products", "categories", "brands")
-        }
+        **{f"{kind}_{days}d": (last & (j.kind == kind)).sum() for kind in kinds}
     )
 
 
@@ -642,7 +645,11 @@ def user_hours(pieces: ir.Table) -> ir.Table:
 
 
 def breadth_items(
-    events: ir.Table, first_anchor: dt.datetime, last_anchor: dt.datetime, days: int
+    events: ir.Table,
+    first_anchor: dt.datetime,
+    last_anchor: dt.datetime,
+    days: int,
+    kinds: tuple[str, ...] = tuple(BREADTH_KINDS),
 ) -> ir.Table:
     """One row per (user, kind, item, day) with the next day the user touched that item.
 
@@ -655,12 +662,8 @@ def breadth_items(
         & (events.event_time < ibis.timestamp(last_anchor))
     )
     parts = []
-    for kind, column in (
-        ("products", "product_id"),
-        ("categories", "category_id"),
-        ("brands", "brand"),
-    ):
-        col = events[column].cast("string")
+    for kind in kinds:
+        col = events[BREADTH_KINDS[kind]].cast("string")
         parts.append(
             events.filter(col.notnull() & (col != ""))
             .select(
