@@ -164,22 +164,15 @@ def _assign_roles(
     """Latest first: test, then validation an embargo earlier, then train another embargo back."""
     roles = ["embargo"] * len(grid)
     i = len(grid) - 1
-    for _ in range(n_test):
-        if i < 0:
-            return roles
-        roles[i] = "test"
-        i -= 1
-    first_test = grid[i + 1]
-    while i >= 0 and grid[i] > first_test - embargo:
-        i -= 1
-    for _ in range(n_validation):
-        if i < 0:
-            return roles
-        roles[i] = "validation"
-        i -= 1
-    first_validation = grid[i + 1]
-    while i >= 0 and grid[i] > first_validation - embargo:
-        i -= 1
+    for role, n in (("test", n_test), ("validation", n_validation)):
+        for _ in range(n):
+            if i < 0:
+                return roles
+            roles[i] = role
+            i -= 1
+        first = grid[i + 1]  # the earliest anchor of this set
+        while i >= 0 and grid[i] > first - embargo:
+            i -= 1
     while i >= 0:
         roles[i] = "train"
         i -= 1
