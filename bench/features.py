@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from memory import peak_mib  # bench/memory.py, next to this script
 
 EVENTS_PER_USER = 21.9  # of the large preset over its nine months (12.06M events / 550k users)
 CORE = [
@@ -146,20 +147,6 @@ def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -
             )
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "rows": int(rows), "peak_mib": peak_mib()}
-
-
-def peak_mib() -> float:
-    """This process's peak resident memory in MiB.
-
-    ``VmHWM`` belongs to the process image, so a child started from a large parent
-    reports its own peak; ``ru_maxrss`` survives ``exec`` on Linux and would not.
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def core_sql(events_path: Path, anchors: list[dt.datetime], gap_minutes: float) -> str:

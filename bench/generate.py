@@ -9,12 +9,13 @@ written in chunks. Prints figures; it is not a test.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
 from multiprocessing import get_context
 from pathlib import Path
+
+from memory import peak_mib  # bench/memory.py, next to this script
 
 
 def _one(users: int, out: str, queue) -> None:  # runs in a child: its own peak memory
@@ -23,8 +24,7 @@ def _one(users: int, out: str, queue) -> None:  # runs in a child: its own peak 
     start = time.perf_counter()
     summary = generate_events(out, "large", seed=42, n_users=users)
     seconds = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((summary.rows, seconds, peak_mib, Path(out).stat().st_size))
+    queue.put((summary.rows, seconds, peak_mib(), Path(out).stat().st_size))
 
 
 def main() -> int:

@@ -542,8 +542,7 @@ BREADTH_KINDS = {"products": "product_id", "categories": "category_id", "brands"
 def breadth_features(
     items: ir.Table, anchors: ir.Table, days: int, kinds: tuple[str, ...] = tuple(BREADTH_KINDS)
 ) -> ir.Table:
-    """Distinct items of each kind (products, categories, brands) touched in ``[anchor - days,
-    anchor)``.
+    """Distinct items of each of ``kinds`` touched in ``[anchor - days, anchor)``.
 
     An item row counts at an anchor when its day is inside the window and it is the
     item's last day before the anchor, so each item counts once.
