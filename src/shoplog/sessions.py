@@ -19,7 +19,11 @@ def derive_sessions(events: ir.Table, gap_minutes: float, column: str = "user_se
     gap = ibis.interval(seconds=round(gap_minutes * 60))
     opens = (previous.isnull() | (events.event_time - previous > gap)).cast("int64")
     marked = events.mutate(_opens=opens)
-    running = ibis.window(group_by="user_id", order_by="event_time", preceding=None, following=0)
+    # RANGE, not ROWS: tied times are peers and get one number whatever order the
+    # engine's (unstable) sort leaves them in
+    running = ibis.range_window(
+        group_by="user_id", order_by="event_time", preceding=None, following=0
+    )
     numbered = marked.mutate(_n=marked._opens.sum().over(running))
     return numbered.mutate(
         **{column: numbered.user_id.cast("string") + "-" + numbered._n.cast("string")}
