@@ -1,7 +1,7 @@
 """The modelling table: one row per user x anchor with features, labels and split.
 
-Built in the engine from the canonical log. Intermediate tables (pieces, per user-hour
-running totals, distinct items) are staged once as engine temp tables; anchors are
+Built in the engine from the canonical log. Intermediate tables (pieces, per user-hour and
+user-day running totals, distinct items) are staged once as engine temp tables; anchors are
 then processed in batches, so peak memory follows the batch, not the whole table,
 and each batch goes straight to Parquet when a path is given.
 """
@@ -69,6 +69,7 @@ class Staged:
 
     pieces: ir.Table
     user_hours: ir.Table
+    days: ir.Table
     items: ir.Table | None
     kinds: tuple[str, ...]
 
@@ -79,15 +80,31 @@ def stage_inputs(
     params: Params,
     anchors: Sequence[dt.datetime],
     kinds: tuple[str, ...] = tuple(F.BREADTH_KINDS),
+    names: list[str] | None = None,
 ) -> Staged:
-    """Sessions, pieces, running totals and distinct items of ``kinds``, each staged once."""
+    """Sessions, pieces, running totals and distinct items of ``kinds``, each staged once.
+
+    Daily running totals start where the first anchor's longest window does and hold
+    only the totals the features ``names`` (all when None) are made from.
+    """
     pieces = stage(F.make_pieces(F.sessionised(events, params.sessions.gap_minutes)), "pieces")
     user_hours = stage(F.user_hours(pieces), "user_hours")
+    lookback = params.anchors.lookback_days
+    totals = {
+        total
+        for name, (total, _, _) in F.window_sums(params.features, lookback).items()
+        if name in F.needed_aggregates(params.features, lookback, names)
+    }
+    reach = F.reach_days(params.features, lookback)
+    daily = stage(
+        F.day_totals(pieces, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),
+        "days",
+    )
     items = None
     if kinds:
         days = params.features.distinct_window_days
         items = stage(F.breadth_items(events, min(anchors), max(anchors), days, kinds), "items")
-    return Staged(pieces, user_hours, items, kinds)
+    return Staged(pieces, user_hours, daily, items, kinds)
 
 
 def user_keys(events: ir.Table) -> ir.Table:
@@ -126,7 +143,12 @@ def batch_table(
     settings = params.features
     windowed = stage(
         F.windowed_features(
-            inputs.pieces, just_anchors, settings, params.anchors.lookback_days, names=names
+            inputs.days,
+            inputs.pieces,
+            just_anchors,
+            settings,
+            params.anchors.lookback_days,
+            names=names,
         ),
         "windowed",
     )
@@ -143,13 +165,13 @@ def batch_table(
             ),
             "breadth",
         )
-    table = stage(F.finish_features(windowed, history, breadth, settings, names=names), "table")
+    lab = None
     if labels:
         lab = stage(
             compute_labels(
                 inputs.pieces,
                 inputs.user_hours,
-                table,
+                windowed,
                 just_anchors,
                 horizon_days=params.anchors.horizon_days,
                 repurchase_gap_days=params.anchors.repurchase_gap_days,
@@ -157,6 +179,9 @@ def batch_table(
             ),
             "labels",
         )
+    # not staged: the caller's query joins the ids, sorts and writes this in one pass
+    table = F.finish_features(windowed, history, breadth, settings, names=names)
+    if lab is not None:
         joined = table.join(lab, ["user_id", "anchor"], how="left")
         table = joined.select(*[table[c] for c in table.columns], *[lab[c] for c in LABELS])
     return table.mutate(
@@ -192,7 +217,9 @@ def build_table(
     parts: list[Path] = []
     with staged(con) as stage:
         users = stage(user_keys(events), "users")
-        inputs = stage_inputs(stage, keyed_events(events, users), params, anchors, kinds)
+        inputs = stage_inputs(
+            stage, keyed_events(events, users), params, anchors, kinds, names=names
+        )
         pairs = list(zip(anchors, roles, strict=True))
         for i, start in enumerate(range(0, len(pairs), batch)):
             chunk = pairs[start : start + batch]
@@ -215,7 +242,7 @@ def build_table(
                     frames.append(con.execute(expr))
                 else:
                     part = Path(f"{out_path}.part{i:03d}")
-                    con.to_parquet(expr, part)
+                    con.to_parquet(expr, part, compression="zstd")
                     parts.append(part)
     if out_path is None:
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -225,6 +252,9 @@ def build_table(
 
 def _concat_parts(parts: list[Path], out_path: Path) -> int:
     """Stream part files into one Parquet file in order (row group by row group)."""
+    if len(parts) == 1:  # one batch: the part is the file
+        parts[0].replace(out_path)
+        return pq.ParquetFile(out_path).metadata.num_rows
     rows = 0
     tmp = out_path.with_name(out_path.name + ".tmp")
     writer = None

@@ -19,12 +19,22 @@ linear models impute and add indicators).
 **Engine.** Everything runs as Ibis expressions (DuckDB by default). Events are
 folded into *pieces*: one row per user, session and clock hour. Anchors are
 midnights, so "piece hour < anchor" is exactly "event time < anchor", and a
-session is cut at an anchor by taking its pieces before it. Windowed features
-come from one range join of pieces to anchors with one filtered aggregate per
-window; all-history features from running totals per user-hour, as-of joined to
-the anchor; distinct items from one row per (user, item, day) that knows the next
-day the same item came back, so each item counts once per anchor without
-``COUNT DISTINCT``. Only the per user x anchor table leaves the engine.
+session is cut at an anchor by taking its pieces before it. No join fans rows out
+over anchors and throws most of them away:
+
+- windowed sums come from per user-day running totals: a sum over ``[a - w, a)``
+  is the total at the user's last active day before ``a`` minus that before
+  ``a - w``, and each day row joins exactly the anchors up to the user's next
+  active day (an interval join);
+- session statistics join each anchor to the one piece where each session stood
+  at it;
+- whole-history features come from running totals per user-hour, as-of joined to
+  the anchor;
+- distinct items come from one row per (user, item, day) that knows the next day
+  the same item came back, so each item counts once per anchor without
+  ``COUNT DISTINCT``.
+
+Only the per user x anchor table leaves the engine.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ import pandas as pd
 
 from shoplog.engine import seconds_between
 from shoplog.params import FeatureParams
-from shoplog.sessions import derive_sessions
+from shoplog.sessions import session_numbers
 
 EVENT_SHORT = {
     "view": "views",
@@ -345,7 +355,7 @@ def windowed_inputs(spec: FeatureSpec, settings: FeatureParams) -> set[str]:
     return ratios.get(spec.name, {spec.name})
 
 
-def join_range_days(settings: FeatureParams, lookback_days: int) -> int:
+def reach_days(settings: FeatureParams, lookback_days: int) -> int:
     """How many days before an anchor the windowed features reach."""
     return max(
         [*settings.windows, settings.profile_window_days, lookback_days]
@@ -362,7 +372,7 @@ def sessionised(events: ir.Table, gap_minutes: float) -> ir.Table:
     slim = events.select(
         "user_id", "event_time", "event_type", "price", "product_id", "category_id", "brand"
     )
-    return derive_sessions(slim, gap_minutes, column="session")
+    return session_numbers(slim, gap_minutes, column="session")
 
 
 def make_pieces(sessions: ir.Table) -> ir.Table:
@@ -402,9 +412,7 @@ def make_pieces(sessions: ir.Table) -> ir.Table:
         cum_purchases=pieces.n_purchases.sum().over(running),
         day=pieces.hour.truncate("D"),
     )
-    by_day = ibis.window(group_by=["user_id", "day"], order_by=["hour", "session"])
     return pieces.mutate(
-        is_day_first=(ibis.row_number().over(by_day) == 0).cast("int64"),
         # the piece holding the session's first purchase: the order's time
         is_order=((pieces.n_purchases > 0) & (pieces.cum_purchases == pieces.n_purchases)).cast(
             "int64"
@@ -412,7 +420,114 @@ def make_pieces(sessions: ir.Table) -> ir.Table:
     )
 
 
+FAR_FUTURE = dt.datetime(9999, 1, 1)
+WEEKDAYS = tuple(range(7))
+HOURS = tuple(range(24))
+# concentration: the largest of these per-weekday / per-hour sums over the profile window
+TOPS = {
+    "_top_weekday": [f"_weekday{d}" for d in WEEKDAYS],
+    "_top_hour": [f"_hour{h}" for h in HOURS],
+}
+
+
+def session_names(days: int) -> tuple[str, str, str, str]:
+    """The session duration and depth features over ``days``."""
+    return tuple(
+        f"session_{what}_{stat}_{days}d"
+        for what in ("minutes", "events")
+        for stat in ("mean", "max")
+    )
+
+
+def window_sums(settings: FeatureParams, lookback_days: int) -> dict[str, tuple[str, int, int]]:
+    """Every windowed sum as ``name -> (daily total, near, far)``.
+
+    The sum runs over the days in ``[anchor - far, anchor - near)``; daily totals are
+    the columns of :func:`day_totals`.
+    """
+    p = settings.profile_window_days
+    sums: dict[str, tuple[str, int, int]] = {"_scored": ("events", 0, lookback_days)}
+    for w in settings.windows:
+        for short in EVENT_SHORT.values():
+            sums[f"{short}_{w}d"] = (short, 0, w)
+        for total in ("sessions", "active_days", "orders", "spend"):
+            sums[f"{total}_{w}d"] = (total, 0, w)
+    for short in EVENT_SHORT.values():
+        sums[f"_{short}_p"] = (short, 0, p)
+    for total in ("view_price_sum", "view_price_n", "purchase_price_sum", "purchase_price_n"):
+        sums[f"_{total}"] = (total, 0, p)
+    sums["_events_p"] = ("events", 0, p)
+    for t in TREND_WINDOWS:
+        sums[f"_recent_{t}"] = ("events", 0, t)
+        sums[f"_before_{t}"] = ("events", t, 2 * t)
+    sums |= {f"_weekday{d}": (f"weekday{d}", 0, p) for d in WEEKDAYS}
+    sums |= {f"_hour{h}": (f"hour{h}", 0, p) for h in HOURS}
+    return sums
+
+
+def needed_aggregates(
+    settings: FeatureParams, lookback_days: int, names: list[str] | None = None
+) -> set[str]:
+    """The windowed aggregates the features ``names`` (all when None) are made from."""
+    specs = feature_contract(settings)
+    if names is not None:
+        wanted = set(names)
+        specs = [spec for spec in specs if spec.name in wanted]
+    needed = {"_scored"}.union(*(windowed_inputs(spec, settings) for spec in specs))
+    for top, parts in TOPS.items():
+        if top in needed:
+            needed |= set(parts)
+    return needed
+
+
+def day_totals(
+    pieces: ir.Table, since: dt.datetime, until: dt.datetime, totals: set[str]
+) -> ir.Table:
+    """Per user and active day in ``[since, until)``: running totals up to that day.
+
+    Column ``c_<total>`` is the sum over the user's days up to and including this one,
+    for each daily total in ``totals`` (events, views ... hour23); ``next_day`` is the
+    user's next active day in the range. A sum over ``[t1, t2)`` is then the running
+    total at the last day before ``t2`` minus that at the last day before ``t1``: no
+    join fans rows out over anchors. Counting from ``since`` rather than the first
+    event is exact for every window that starts at or after ``since``.
+    """
+    pc = pieces.filter((pieces.day >= ibis.timestamp(since)) & (pieces.day < ibis.timestamp(until)))
+    hour = pc.hour.hour()
+    weekday = pc.day.day_of_week.index()
+    daily = {
+        "events": pc.n_events.sum(),
+        **{short: pc[f"n_{short}"].sum() for short in EVENT_SHORT.values()},
+        "sessions": pc.is_sess_first.sum(),
+        "orders": pc.is_order.sum(),
+        "spend": pc.spend.sum(),
+        "view_price_sum": pc.view_price_sum.sum(),
+        "view_price_n": pc.view_price_n.sum(),
+        "purchase_price_sum": pc.purchase_price_sum.sum(),
+        "purchase_price_n": pc.purchase_price_n.sum(),
+        **{f"weekday{d}": pc.n_events.sum(where=weekday == d) for d in WEEKDAYS},
+        **{f"hour{h}": pc.n_events.sum(where=hour == h) for h in HOURS},
+    }
+    totals = totals - {"active_days"}
+    days = pc.group_by(["user_id", "day"]).aggregate(
+        **{k: v.fill_null(0) for k, v in daily.items() if k in totals}
+    )
+    run = ibis.window(group_by="user_id", order_by="day", preceding=None, following=0)
+    floats = {"spend", "view_price_sum", "purchase_price_sum"}
+    return days.select(
+        "user_id",
+        "day",
+        next_day=days.day.lead().over(ibis.window(group_by="user_id", order_by="day")),
+        c_active_days=ibis.row_number().over(run).cast("int64") + 1,
+        **{
+            f"c_{k}": days[k].sum().over(run).cast("float64" if k in floats else "int64")
+            for k in sorted(totals)
+        },
+    )
+
+
 def windowed_features(
+    days: ir.Table,
     pieces: ir.Table,
     anchors: ir.Table,
     settings: FeatureParams,
@@ -421,84 +536,82 @@ def windowed_features(
 ) -> ir.Table:
     """Per user x anchor: every feature over a window, for users active in the lookback.
 
-    With ``names``, only the aggregates those features are made from are computed.
+    Sums come from the running totals of :func:`day_totals`, read at ``anchor - near``
+    and ``anchor - far`` by interval joins (each day row covers the anchors up to the
+    user's next active day). Session statistics join each anchor to the pieces where
+    sessions stood at it. With ``names``, only what those features need is computed.
     """
-    reach = join_range_days(settings, lookback_days)
+    needed = needed_aggregates(settings, lookback_days, names)
+    sums = {k: v for k, v in window_sums(settings, lookback_days).items() if k in needed}
+    a = anchors.anchor
+    upto = days.next_day.fill_null(ibis.timestamp(FAR_FUTURE))
+
+    def totals_at(offset: int, cols: set[str], extra: tuple = ()) -> ir.Table:
+        """Running totals at the user's last active day before ``anchor - offset``."""
+        t = a - ibis.interval(days=offset) if offset else a
+        j = days.join(anchors, [days.day < t, t <= upto, *extra])
+        return j.select(
+            "user_id", "anchor", **{f"o{offset}_{c}": j[f"c_{c}"] for c in sorted(cols)}
+        )
+
+    by_offset: dict[int, set[str]] = {0: set()}
+    for total, near, far in sums.values():
+        by_offset.setdefault(near, set()).add(total)
+        by_offset.setdefault(far, set()).add(total)
+    # the scored pairs: the user's last active day before the anchor is in the lookback
+    t = totals_at(0, by_offset.pop(0), (days.day >= a - ibis.interval(days=lookback_days),))
+    for offset, cols in sorted(by_offset.items()):
+        side = totals_at(offset, cols)
+        t = t.join(side, ["user_id", "anchor"], how="left").drop("user_id_right", "anchor_right")
+
+    def at(total: str, offset: int) -> ir.NumericValue:
+        value = t[f"o{offset}_{total}"]
+        return value if offset == 0 else value.fill_null(0)
+
+    cols = {name: at(total, near) - at(total, far) for name, (total, near, far) in sums.items()}
+    for top, parts in TOPS.items():
+        if top in needed:
+            cols[top] = ibis.greatest(*[cols.pop(part) for part in parts])
+    out = t.select("user_id", "anchor", **{k: v for k, v in cols.items() if k != "_scored"})
+    p = settings.profile_window_days
+    if needed & {*session_names(p), "_cart_sessions", "_abandoned"}:
+        stats = session_stats(pieces, anchors, p)
+        out = out.join(stats, ["user_id", "anchor"], how="left").drop(
+            "user_id_right", "anchor_right"
+        )
+    return out
+
+
+def session_stats(pieces: ir.Table, anchors: ir.Table, days: int) -> ir.Table:
+    """Duration and depth of the sessions started in ``[anchor - days, anchor)``, cut at it.
+
+    A session as it stood at an anchor is its last piece before the anchor: the piece
+    whose hour is before it and whose session's next piece (if any) is not. Each
+    anchor joins exactly those pieces, so no row is fanned out and filtered later.
+    """
+    a = anchors.anchor
     j = pieces.join(
         anchors,
-        [pieces.hour < anchors.anchor, pieces.hour >= anchors.anchor - ibis.interval(days=reach)],
+        [
+            pieces.hour < a,
+            a <= pieces.next_hour.fill_null(ibis.timestamp(FAR_FUTURE)),
+            a <= pieces.sess_start + ibis.interval(days=days),
+        ],
     )
-
-    # Whole days between the piece's day and the anchor (1 = the day before). Windows are
-    # 0/1 indicators multiplied into plain sums: far cheaper in the engine than one
-    # FILTER clause per aggregate.
-    age = j.anchor.delta(j.day, unit="day")
-    p = settings.profile_window_days
-    spans = sorted(
-        {*settings.windows, p, lookback_days, *TREND_WINDOWS, *(2 * t for t in TREND_WINDOWS)}
+    minutes = seconds_between(j.t_last, j.sess_start) / 60.0
+    depth = j.cum_events.cast("float64")
+    has_cart = j.cum_carts > 0
+    mean_minutes, max_minutes, mean_depth, max_depth = session_names(days)
+    return j.group_by(["user_id", "anchor"]).aggregate(
+        **{
+            mean_minutes: minutes.mean(),
+            max_minutes: minutes.max(),
+            mean_depth: depth.mean(),
+            max_depth: depth.max(),
+        },
+        _cart_sessions=has_cart.sum(),
+        _abandoned=(has_cart & (j.cum_purchases == 0)).sum(),
     )
-    j = j.mutate(**{f"_in{d}": (age <= d).cast("int64") for d in spans})
-    # the session as it stood at the anchor: its last piece before the anchor
-    cut = (j.next_hour.isnull() | (j.next_hour >= j.anchor)) & (
-        j.sess_start >= j.anchor - ibis.interval(days=p)
-    )
-    j = j.mutate(
-        _cut=cut.cast("int64"),
-        _minutes=ibis.ifelse(cut, seconds_between(j.t_last, j.sess_start) / 60.0, ibis.null()),
-        _depth=ibis.ifelse(cut, j.cum_events.cast("float64"), ibis.null()),
-        _weekday=j.hour.day_of_week.index(),
-        _hour=j.hour.hour(),
-    )
-
-    def within(column: ir.NumericValue, days: int) -> ir.NumericValue:
-        return (column * j[f"_in{days}"]).sum()
-
-    aggs: dict[str, ir.Value] = {"_scored": within(j.n_events, lookback_days)}
-    for w in settings.windows:
-        for short in EVENT_SHORT.values():
-            aggs[f"{short}_{w}d"] = within(j[f"n_{short}"], w)
-        aggs[f"sessions_{w}d"] = within(j.is_sess_first, w)
-        aggs[f"active_days_{w}d"] = within(j.is_day_first, w)
-        aggs[f"orders_{w}d"] = within(j.is_order, w)
-        aggs[f"spend_{w}d"] = within(j.spend, w)
-    for short in EVENT_SHORT.values():
-        aggs[f"_{short}_p"] = within(j[f"n_{short}"], p)
-    has_cart = (j.cum_carts > 0).cast("int64")
-    aggs |= {
-        f"session_minutes_mean_{p}d": j._minutes.mean(),
-        f"session_minutes_max_{p}d": j._minutes.max(),
-        f"session_events_mean_{p}d": j._depth.mean(),
-        f"session_events_max_{p}d": j._depth.max(),
-        "_cart_sessions": (j._cut * has_cart).sum(),
-        "_abandoned": (j._cut * has_cart * (j.cum_purchases == 0).cast("int64")).sum(),
-        "_view_price_sum": within(j.view_price_sum, p),
-        "_view_price_n": within(j.view_price_n, p),
-        "_purchase_price_sum": within(j.purchase_price_sum, p),
-        "_purchase_price_n": within(j.purchase_price_n, p),
-        "_events_p": within(j.n_events, p),
-    }
-    for t in TREND_WINDOWS:
-        aggs[f"_recent_{t}"] = within(j.n_events, t)
-        aggs[f"_before_{t}"] = within(j.n_events, 2 * t) - within(j.n_events, t)
-    needed = None
-    if names is not None:
-        wanted = set(names)
-        specs = [spec for spec in feature_contract(settings) if spec.name in wanted]
-        needed = {"_scored"}.union(*(windowed_inputs(spec, settings) for spec in specs))
-        aggs = {k: v for k, v in aggs.items() if k in needed}
-    agg = j.group_by(["user_id", "anchor"]).aggregate(**aggs)
-    # Concentration: narrow aggregates per weekday and per hour, then the largest; far
-    # cheaper than 31 more columns in the wide aggregate above.
-    recent = j.filter(j[f"_in{p}"] == 1)
-    tops = []
-    for name, key in (("_top_weekday", "_weekday"), ("_top_hour", "_hour")):
-        if needed is not None and name not in needed:
-            continue
-        per = recent.group_by(["user_id", "anchor", key]).aggregate(n=recent.n_events.sum())
-        tops.append(per.group_by(["user_id", "anchor"]).aggregate(**{name: per.n.max()}))
-    for top in tops:
-        agg = agg.join(top, ["user_id", "anchor"], how="left").drop("user_id_right", "anchor_right")
-    return agg.filter(agg._scored > 0)
 
 
 def _ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
@@ -545,15 +658,20 @@ def breadth_features(
     """Distinct items of each of ``kinds`` touched in ``[anchor - days, anchor)``.
 
     An item row counts at an anchor when its day is inside the window and it is the
-    item's last day before the anchor, so each item counts once.
+    item's last day before the anchor, so each item counts once; the join pairs each
+    row with exactly those anchors.
     """
+    a = anchors.anchor
     j = items.join(
         anchors,
-        [items.day < anchors.anchor, items.day >= anchors.anchor - ibis.interval(days=days)],
+        [
+            items.day < a,
+            a <= items.next_day.fill_null(ibis.timestamp(FAR_FUTURE)),
+            a <= items.day + ibis.interval(days=days),
+        ],
     )
-    last = j.next_day.isnull() | (j.next_day >= j.anchor)
     return j.group_by(["user_id", "anchor"]).aggregate(
-        **{f"{kind}_{days}d": (last & (j.kind == kind)).sum() for kind in kinds}
+        **{f"{kind}_{days}d": (j.kind == kind).sum() for kind in kinds}
     )
 
 

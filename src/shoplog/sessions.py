@@ -8,10 +8,10 @@ import ibis.expr.types as ir
 from shoplog.engine import seconds_between
 
 
-def derive_sessions(events: ir.Table, gap_minutes: float, column: str = "user_session") -> ir.Table:
-    """``events`` with ``column`` = ``<user_id>-<n>``, a new session after ``gap_minutes`` idle.
+def session_numbers(events: ir.Table, gap_minutes: float, column: str = "session") -> ir.Table:
+    """``events`` with ``column`` = the user's session number (1, 2, ...).
 
-    A user's first event opens session 1; an event more than the gap after the
+    A user's first event opens session 1; an event more than ``gap_minutes`` after the
     user's previous event opens the next one. Ties in time stay in one session.
     """
     by_user = ibis.window(group_by="user_id", order_by="event_time")
@@ -24,10 +24,15 @@ def derive_sessions(events: ir.Table, gap_minutes: float, column: str = "user_se
     running = ibis.range_window(
         group_by="user_id", order_by="event_time", preceding=None, following=0
     )
-    numbered = marked.mutate(_n=marked._opens.sum().over(running))
+    return marked.mutate(**{column: marked._opens.sum().over(running)}).drop("_opens")
+
+
+def derive_sessions(events: ir.Table, gap_minutes: float, column: str = "user_session") -> ir.Table:
+    """``events`` with ``column`` = ``<user_id>-<n>``, a new session after ``gap_minutes`` idle."""
+    numbered = session_numbers(events, gap_minutes, column="_n")
     return numbered.mutate(
         **{column: numbered.user_id.cast("string") + "-" + numbered._n.cast("string")}
-    ).drop("_opens", "_n")
+    ).drop("_n")
 
 
 FUNNEL_ORDER = {"view": 0, "cart": 1, "remove_from_cart": 2, "purchase": 3}
@@ -36,10 +41,11 @@ FUNNEL_ORDER = {"view": 0, "cart": 1, "remove_from_cart": 2, "purchase": 3}
 def session_table(events: ir.Table, gap_minutes: float) -> ir.Table:
     """One row per session (re-derived from the gap): user, start, end, duration, events by type.
 
-    Also whether it purchased and its first and last event type; events at the same
-    second are ordered along the funnel (view, cart, remove, purchase) to break ties.
+    ``session`` is the user's session number. Also whether it purchased and its first
+    and last event type; events at the same second are ordered along the funnel (view,
+    cart, remove, purchase) to break ties.
     """
-    sessions = derive_sessions(
+    sessions = session_numbers(
         events.select("user_id", "event_time", "event_type"), gap_minutes, column="session"
     )
     rank = sessions.event_type.cases(*FUNNEL_ORDER.items(), else_=9)
