@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.installed
 
-.PHONY: book test env sysdeps lint lock clean bench bench-features
+.PHONY: book test env sysdeps lint lock clean bench bench-features bench-journeys
 
 book: env sysdeps  ## build the book on the embedded default data -> _build/html/index.html
 	$(BIN)/shoplog book --profile $(PROFILE)
@@ -53,6 +53,9 @@ bench: env
 
 bench-features: env
 	$(BIN)/python bench/features.py --sizes 1 10 50 --reference-sizes 1 10
+
+bench-journeys: env
+	$(BIN)/python bench/journeys.py --sizes 1 10 --pm4py-sizes 1
 
 clean:
 	rm -rf _build data/processed/* data/outputs/*

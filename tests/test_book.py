@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -103,8 +104,8 @@ def test_no_machine_paths_in_published_pages(built: ProjectPaths) -> None:
 def test_features_chapter_quotes_the_saved_table(built: ProjectPaths) -> None:
     from shoplog.splits import Timeline
 
-    page = page_text(built.html_dir / "notebooks" / "02_features.html")
-    glued = load_glued(built.outputs_dir / "glued" / "02_features.json")
+    page = page_text(built.html_dir / "notebooks" / "05_features.html")
+    glued = load_glued(built.outputs_dir / "glued" / "05_features.json")
     table = pd.read_parquet(built.dataset_path)
     timeline = Timeline.from_json(built.timeline_path)
     train = table[table["split"] == "train"]
@@ -126,7 +127,7 @@ def test_features_chapter_quotes_the_saved_table(built: ProjectPaths) -> None:
     assert f"giving {glued['n_rows']:,} user x anchor rows" in page
     assert f"{glued['dormant_train']:.1%} of scored users go dormant" in page
     assert "no feature changed beyond floating-point rounding" in page
-    html = (built.html_dir / "notebooks" / "02_features.html").read_text()
+    html = (built.html_dir / "notebooks" / "05_features.html").read_text()
     assert "Anchors and their label horizons, by split" in html
 
 
@@ -139,9 +140,89 @@ def test_a_log_too_short_for_the_splits_gets_a_visible_note(
     other.build_dir.mkdir(parents=True)
     shutil.copy2(built.fingerprints_path, other.fingerprints_path)
     args = ["run", "--profile", "ci", "--data-dir", str(built.data_dir)]
-    args += ["--build-dir", str(other.build_dir), "--only", "02_features"]
+    args += ["--build-dir", str(other.build_dir), "--only", "05_features"]
     args += ["--set", "splits.test_anchors=40"]
     assert cli.main(args) == 0
-    executed = (other.stage_dir / "notebooks" / "02_features.ipynb").read_text()
+    executed = (other.stage_dir / "notebooks" / "05_features.ipynb").read_text()
     assert "cannot support anchors and out-of-time splits" in executed
     assert "splits.test_anchors" in executed
+
+
+def test_seasonality_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
+    page = page_text(built.html_dir / "notebooks" / "03_seasonality.html")
+    glued = load_glued(built.outputs_dir / "glued" / "03_seasonality.json")
+    events = pd.read_parquet(built.events_path)
+    day = events["event_time"].dt.floor("D")
+    users_per_day = events.groupby(day)["user_id"].nunique()
+    # glued numbers equal a pandas recount of the processed log
+    span = (day.max() - day.min()).days + 1
+    assert glued["n_days"] == span
+    assert glued["busiest_users"] == users_per_day.max()
+    assert glued["busiest_day"].startswith(users_per_day.idxmax().strftime("%Y-%m-%d"))
+    purchases = events[events["event_type"] == "purchase"]
+    assert glued["total_revenue"] == pytest.approx(purchases["price"].sum())
+    # the tiny shop has a weekly rhythm and a Black Friday promotion: both are found
+    assert 0 < glued["main_seasonal_strength"] <= 1
+    assert glued["weekly_period"] == 7
+    assert glued["n_anomalies"] >= 1 and "2019-11-29" in page
+    assert f"{glued['busiest_users']:,} active users" in page
+    html = (built.html_dir / "notebooks" / "03_seasonality.html").read_text()
+    assert html.count('class="plotly-graph-div"') >= 4
+    assert "STL decomposition of daily active users" in html
+
+
+def test_explore_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
+    page = page_text(built.html_dir / "notebooks" / "02_explore.html")
+    glued = load_glued(built.outputs_dir / "glued" / "02_explore.json")
+    events = pd.read_parquet(built.events_path)
+    per_user = events.groupby("user_id").size()
+    # glued numbers equal a pandas recount of the processed log
+    assert glued["median_events_per_user"] == per_user.median()
+    assert glued["one_event_share"] == pytest.approx((per_user == 1).mean())
+    assert glued["max_events_per_user"] == per_user.max()
+    assert glued["n_buyers"] == events.loc[events["event_type"] == "purchase", "user_id"].nunique()
+    month = events["event_time"].dt.to_period("M")
+    first = month.groupby(events["user_id"]).transform("min")
+    cohort_sizes = events.assign(first=first).groupby("first")["user_id"].nunique()
+    back = events[month == first + 1].assign(first=first).groupby("first")["user_id"].nunique()
+    observed = cohort_sizes.index[cohort_sizes.index < month.max()]  # month 1 is in the log
+    back = back.reindex(observed, fill_value=0)
+    assert glued["month1_retention"] == pytest.approx((back / cohort_sizes[observed]).mean())
+    # funnel steps never increase, and the prose shows the glued values
+    assert glued["viewing_sessions"] <= glued["n_gap_sessions"]
+    assert 0 < glued["purchase_rate"] <= glued["cart_rate"] <= 1
+    assert f"Of {glued['viewing_sessions']:,} sessions with a view" in page
+    assert f"{glued['n_buyers']:,} users" in page
+    html = (built.html_dir / "notebooks" / "02_explore.html").read_text()
+    assert html.count('class="plotly-graph-div"') >= 8
+
+
+def test_journeys_chapter_agrees_with_the_log_and_the_labels(built: ProjectPaths) -> None:
+    from shoplog.reference import derive_sessions
+
+    page = page_text(built.html_dir / "notebooks" / "04_journeys.html")
+    glued = load_glued(built.outputs_dir / "glued" / "04_journeys.json")
+    events = pd.read_parquet(built.events_path)
+    sessions = derive_sessions(events, 30)
+    # every gap session is one case of the process
+    assert (
+        glued["n_case_sessions"]
+        == events.assign(s=sessions)[["user_id", "s"]].drop_duplicates().shape[0]
+    )
+    assert 0 < glued["log_fitness"] <= 1
+    # the churn comparison uses the features chapter's labels at its anchor
+    table = pd.read_parquet(built.dataset_path)
+    at = table[
+        (table["anchor"] == pd.Timestamp(glued["compare_anchor"])) & table["dormant"].notna()
+    ]
+    assert glued["churn_users"] == int((at["dormant"] == 1).sum())
+    assert glued["stay_users"] == int((at["dormant"] == 0).sum())
+    assert f"{glued['churn_users']:,} were dormant" in page
+    html = (built.html_dir / "notebooks" / "04_journeys.html").read_text()
+    # frequency and performance DFGs and the Petri net, drawn by Graphviz as SVG files
+    images = re.findall(r'<img[^>]*src="\.\./(_images/[^"]+\.svg)"', html)
+    assert len(images) >= 3
+    for image in images:
+        svg = (built.html_dir / image).read_text()
+        assert "<svg" in svg and "view" in svg
+    assert html.count('class="plotly-graph-div"') >= 3

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
+from shoplog.engine import seconds_between
 from shoplog.ingest import CANONICAL_COLUMNS
 from shoplog.params import CANONICAL_EVENT_TYPES
+from shoplog.sessions import session_numbers
 
 
 def overview(events: ir.Table) -> dict[str, object]:
@@ -82,3 +86,183 @@ def column_profile(events: ir.Table) -> pd.DataFrame:
 def choose_time_unit(span_days: float) -> str:
     """Hours for logs shorter than three days, days otherwise."""
     return "h" if span_days < 3 else "D"
+
+
+# ---------------------------------------------------------------------------------------
+# exploratory analysis chapter: every summary is computed in the engine
+
+FUNNEL_STEPS = ("view", "cart", "purchase")
+
+
+def weighted_median(values, counts) -> float:
+    """The median of a frequency table (each value repeated ``counts`` times)."""
+    v = np.asarray(values, dtype="float64")
+    n = np.asarray(counts, dtype="float64")
+    v, n = v[n > 0], n[n > 0]
+    order = np.argsort(v)
+    v, c = v[order], np.cumsum(n[order])
+    if not len(c):
+        return float("nan")
+    half = c[-1] / 2
+    i = int(np.searchsorted(c, half))
+    # an even total whose middle falls between two values: their mean, as np.median
+    if c[i] == half and i + 1 < len(v):
+        return float((v[i] + v[i + 1]) / 2)
+    return float(v[i])
+
+
+def events_per_user(events: ir.Table) -> pd.DataFrame:
+    """How many users have each number of events (``events``, ``users``), ascending."""
+    per_user = events.group_by("user_id").aggregate(n=events.count())
+    freq = per_user.group_by(per_user.n.name("events")).aggregate(users=per_user.count())
+    return freq.order_by("events").to_pandas()
+
+
+def _sessions(events: ir.Table, gap_minutes: float) -> ir.Table:
+    """Events with ``session`` (the user's session number from the inactivity gap)."""
+    return session_numbers(events, gap_minutes)
+
+
+def session_sizes(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
+    """Per session length (events) and duration (whole minutes, first to last event): sessions."""
+    s = _sessions(events.select("user_id", "event_time"), gap_minutes)
+    per = s.group_by(["user_id", "session"]).aggregate(
+        events=s.count(), minutes=(seconds_between(s.event_time.max(), s.event_time.min()) / 60)
+    )
+    freq = per.group_by(["events", per.minutes.floor().cast("int64").name("minutes")]).aggregate(
+        sessions=per.count()
+    )
+    return freq.to_pandas()
+
+
+def category_labels(events: ir.Table) -> ir.Table:
+    """``category_id`` with a readable ``category``: its category code, else the id."""
+    labels = events.group_by("category_id").aggregate(code=events.category_code.max())
+    return labels.select("category_id", category=labels.code.fill_null(labels.category_id))
+
+
+def funnel(
+    events: ir.Table, gap_minutes: float, by: str | None = None, top: int = 8
+) -> pd.DataFrame:
+    """Sessions reaching each step of view -> cart -> purchase, overall or per ``by``.
+
+    A session reaches a step when it has that event and every earlier step (for
+    ``by`` = "category" or "brand", within that group), so counts never increase along
+    the funnel. Groups are the ``top`` with the most viewing sessions.
+    Columns: group, step, sessions, share_of_first.
+    """
+    e = _sessions(
+        events.select(
+            "user_id", "event_time", "event_type", "category_id", "category_code", "brand"
+        ),
+        gap_minutes,
+    )
+    if by == "category":
+        e = e.join(category_labels(events), "category_id").mutate(group=ibis._.category)
+    elif by == "brand":
+        e = e.mutate(group=e.brand)
+    elif by is None:
+        e = e.mutate(group=ibis.literal("all"))
+    else:
+        raise ValueError(f"funnel by {by!r}: use None, 'category' or 'brand'")
+    e = e.filter(e.group.notnull() & e.event_type.isin(FUNNEL_STEPS))
+    has = {step: (e.event_type == step).any() for step in FUNNEL_STEPS}
+    per = e.group_by(["group", "user_id", "session"]).aggregate(**has)
+    reached = {}
+    so_far = ibis.literal(True)
+    for step in FUNNEL_STEPS:
+        so_far = so_far & per[step]
+        reached[step] = so_far.sum().cast("int64")
+    wide = per.group_by("group").aggregate(**reached).order_by(ibis.desc("view")).limit(top)
+    df = wide.to_pandas().melt(id_vars="group", var_name="step", value_name="sessions")
+    df["step"] = pd.Categorical(df["step"], categories=FUNNEL_STEPS, ordered=True)
+    df = df.sort_values(["group", "step"]).reset_index(drop=True)
+    first = df.groupby("group")["sessions"].transform("first")
+    df["share_of_first"] = df["sessions"] / first.where(first > 0)
+    return df
+
+
+def category_prices(events: ir.Table, top: int = 10) -> pd.DataFrame:
+    """Quantiles of viewed prices for the ``top`` most viewed categories (for box plots)."""
+    v = events.filter((events.event_type == "view") & events.price.notnull())
+    v = v.join(category_labels(events), "category_id")
+    q = {f"q{int(p * 100):02d}": v.price.quantile(p) for p in (0.05, 0.25, 0.5, 0.75, 0.95)}
+    out = v.group_by("category").aggregate(views=v.count(), **q)
+    return out.order_by(ibis.desc("views")).limit(top).to_pandas()
+
+
+def new_and_returning(events: ir.Table, unit: str = "W") -> pd.DataFrame:
+    """Active users per period split into new (first event in the log) and returning."""
+    period = events.event_time.truncate(unit)
+    active = events.select("user_id", period=period).distinct()
+    first = active.group_by("user_id").aggregate(first=active.period.min())
+    j = active.join(first, "user_id")
+    is_new = j.period == j.first
+    df = (
+        j.group_by("period")
+        .aggregate(new=is_new.sum().cast("int64"), returning=(~is_new).sum().cast("int64"))
+        .order_by("period")
+        .to_pandas()
+    )
+    return df
+
+
+def cohort_retention(events: ir.Table) -> pd.DataFrame:
+    """Share of each monthly acquisition cohort active in month k after its first month.
+
+    Rows: cohort month (first event); columns: k = 0, 1, ...; values: active users in
+    month cohort + k over the cohort's size (k = 0 is 1 by definition). A later month
+    that the log does not reach is missing, not 0. Also returns sizes in ``attrs``.
+    """
+    month = events.event_time.truncate("M")
+    active = events.select("user_id", month=month).distinct()
+    first = active.group_by("user_id").aggregate(cohort=active.month.min())
+    j = active.join(first, "user_id")
+    k = (j.month.year() - j.cohort.year()) * 12 + (j.month.month() - j.cohort.month())
+    counts = j.group_by(["cohort", k.name("k")]).aggregate(users=j.count()).to_pandas()
+    matrix = counts.pivot_table(index="cohort", columns="k", values="users", aggfunc="sum")
+    last = pd.Timestamp(events.event_time.max().execute()).to_period("M")
+    for cohort in matrix.index:
+        reach = (last - pd.Timestamp(cohort).to_period("M")).n
+        matrix.loc[cohort, matrix.columns > reach] = np.nan
+        matrix.loc[cohort, (matrix.columns <= reach) & matrix.loc[cohort].isna()] = 0
+    sizes = matrix[0]
+    share = matrix.div(sizes, axis=0)
+    share.attrs["sizes"] = sizes.astype("int64")
+    return share
+
+
+def rfm_table(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
+    """Buyers' RFM scores at the end of the log, aggregated per (R score, F score) cell.
+
+    Recency: days from the last purchase to the log's end; frequency: orders (sessions
+    with a purchase); monetary: spend. Scores are quintiles (5 = most recent, most
+    frequent); tied values share a score. Columns: r_score, f_score,
+    users, monetary_mean, recency_mean, orders_mean.
+    """
+    cols = ("user_id", "event_time", "event_type", "price")
+    s = _sessions(events.select(*cols), gap_minutes)
+    buys = s.filter(s.event_type == "purchase")
+    end = events.event_time.max().as_scalar()
+    per = buys.group_by("user_id").aggregate(
+        last=buys.event_time.max(),
+        orders=buys.session.nunique(),
+        spend=buys.price.sum().fill_null(0.0),
+    )
+    per = per.mutate(recency=seconds_between(end, per.last) / 86400.0)
+    n = per.user_id.count().over(ibis.window())
+
+    def quintile(column: ir.Column) -> ir.IntegerValue:
+        # 1..5 from the rank among buyers; tied values share the lower score, so the
+        # scores are deterministic (ntile would split ties arbitrarily)
+        rank = ibis.rank().over(order_by=column)
+        return (1 + (rank * 5 / n).floor()).cast("int64")
+
+    scored = per.mutate(r_score=6 - quintile(per.recency), f_score=quintile(per.orders))
+    out = scored.group_by(["r_score", "f_score"]).aggregate(
+        users=scored.count(),
+        monetary_mean=scored.spend.mean(),
+        recency_mean=scored.recency.mean(),
+        orders_mean=scored.orders.mean(),
+    )
+    return out.order_by(["r_score", "f_score"]).to_pandas()

@@ -164,6 +164,59 @@ class SplitParams(_Section):
     embargo_days: int | None = Field(default=None, gt=0)
 
 
+class ExploreParams(_Section):
+    """The exploratory chapter's choices."""
+
+    # how many categories and brands the funnel and price sections show
+    top_groups: int = Field(default=8, gt=0, le=30)
+
+
+class JourneyParams(_Section):
+    """Process mining of sessions: activities, the discovery sample, the Sankey's depth."""
+
+    # activities are event types, or "type: category" when true
+    by_category: bool = False
+    # sessions sampled (seeded) for pm4py's model discovery and fitness
+    sample_sessions: int = Field(default=3000, gt=0)
+    # the inductive miner's noise threshold (0 keeps every behaviour)
+    noise_threshold: float = Field(default=0.2, ge=0, le=1)
+    # steps of a session the Sankey diagram follows before its outcome
+    sankey_depth: int = Field(default=4, ge=1, le=10)
+    # how many variants the table lists
+    top_variants: int = Field(default=10, gt=0)
+
+
+class SeasonalityParams(_Section):
+    """Which daily series are decomposed, with which periods, and what counts as an anomaly."""
+
+    series: list[Literal["active_users", "sessions", "purchases", "revenue"]] = Field(
+        default_factory=lambda: ["active_users", "sessions", "purchases", "revenue"], min_length=1
+    )
+    # seasonal periods of the daily series (days) and of the hourly series (hours)
+    daily_periods: list[int] = Field(default_factory=lambda: [7], min_length=1)
+    hourly_periods: list[int] = Field(default_factory=lambda: [24, 168], min_length=1)
+    # robust fitting down-weights outliers such as promotion days
+    robust: bool = True
+    # STL's seasonal smoother for the daily series (odd, at least 7)
+    seasonal_window: int = Field(default=13, ge=7)
+    # residuals beyond this many robust z-scores are flagged as anomalies
+    anomaly_threshold: float = Field(default=7.0, gt=0)
+
+    @field_validator("seasonal_window")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError("seasonal_window must be odd (STL's LOESS window)")
+        return value
+
+    @field_validator("daily_periods", "hourly_periods")
+    @classmethod
+    def _periods(cls, value: list[int]) -> list[int]:
+        if any(p < 2 for p in value):
+            raise ValueError("seasonal periods must be at least 2")
+        return sorted(set(value))
+
+
 class TargetingParams(_Section):
     """Who is contacted."""
 
@@ -191,6 +244,9 @@ class Params(_Section):
     anchors: AnchorParams = Field(default_factory=AnchorParams)
     features: FeatureParams = Field(default_factory=FeatureParams)
     splits: SplitParams = Field(default_factory=SplitParams)
+    explore: ExploreParams = Field(default_factory=ExploreParams)
+    seasonality: SeasonalityParams = Field(default_factory=SeasonalityParams)
+    journeys: JourneyParams = Field(default_factory=JourneyParams)
     targeting: TargetingParams = Field(default_factory=TargetingParams)
     engine: EngineParams = Field(default_factory=EngineParams)
 

@@ -40,4 +40,5 @@ def finish(
     fig.update_layout(xaxis_title_text=x, yaxis_title_text=y)
     # Log axes: label powers of ten only, so minor ticks do not crowd the labels.
     fig.for_each_yaxis(lambda axis: axis.update(dtick=1) if axis.type == "log" else None)
+    fig.for_each_xaxis(lambda axis: axis.update(dtick=1) if axis.type == "log" else None)
     return fig

@@ -85,3 +85,10 @@ def prose(template: str) -> Any:
     from IPython.display import Markdown
 
     return Markdown(template.format(**_GLUED))
+
+
+def notice(text: str, kind: str = "note") -> Any:
+    """A visible admonition (``note``, ``warning``) for a section the data cannot support."""
+    from IPython.display import Markdown
+
+    return Markdown(f"```{{{kind}}}\n{text}\n```")

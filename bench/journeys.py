@@ -1,0 +1,135 @@
+"""Benchmark of the journeys and seasonality scans: engine against pm4py's own discovery.
+
+On the benchmark logs of ``bench/features.py`` (generated and ingested once, cached in
+the work folder) it times, each in a fresh process so that peak memory is its own:
+
+- directly-follows counts (all sessions, event types) in the engine;
+- the daily series (active users, sessions, purchases, revenue) in the engine;
+- pm4py's ``discover_dfg`` on the same sessions as a pandas DataFrame (``--pm4py-sizes``;
+  building that DataFrame is not timed), and checks that both graphs are equal.
+
+Targets (issue 4): report the engine's seconds at 10M events and the pm4py / engine
+ratio at 1M. Prints figures; it is not a test.
+
+    .venv/bin/python bench/journeys.py --sizes 1 10 --pm4py-sizes 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from features import _params, prepare  # bench/features.py, next to this script
+from memory import peak_mib
+
+GAP_MINUTES = 30
+
+
+def measure(kind: str, events_path: Path, args: argparse.Namespace) -> dict:
+    """One measurement (runs in a child process): seconds, rows and peak MiB."""
+    from shoplog import engine, journeys, seasonality
+
+    params = _params(args.threads, args.memory_limit, args.work / "spill")
+    con = engine.connect(params.engine)
+    events = engine.read_events(con, events_path)
+    if kind == "pm4py":
+        import pm4py
+
+        steps = journeys.session_steps(events, GAP_MINUTES)
+        log = journeys.sample_log(steps, n_sessions=10**12, seed=0)  # every session
+        start = time.perf_counter()
+        graph, starts, ends = pm4py.discover_dfg(log)
+        seconds = time.perf_counter() - start
+        ours = journeys.pm4py_graph(journeys.dfg(steps))
+        same = ours == (dict(graph), dict(starts), dict(ends))
+        return {"seconds": seconds, "rows": len(graph), "peak_mib": peak_mib(), "same": same}
+    start = time.perf_counter()
+    if kind == "dfg":
+        rows = len(journeys.dfg(journeys.session_steps(events, GAP_MINUTES)))
+    else:
+        rows = len(seasonality.daily_series(events, GAP_MINUTES))
+    return {"seconds": time.perf_counter() - start, "rows": rows, "peak_mib": peak_mib()}
+
+
+def _child(kind: str, events: Path, args: argparse.Namespace) -> dict | None:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        str(events),
+        "--threads",
+        str(args.threads),
+        "--memory-limit",
+        args.memory_limit,
+        "--work",
+        str(args.work),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"timeout": True}
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1, 10])
+    parser.add_argument("--pm4py-sizes", type=float, nargs="*", default=[1])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory-limit", default="6GB", help="engine memory limit")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per measurement")
+    parser.add_argument("--work", type=Path, default=Path("data/processed/bench"))
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.work = args.work.resolve()
+    if args.child:
+        kind, events = args.child
+        print(json.dumps(measure(kind, Path(events), args)))
+        return 0
+    import pyarrow.parquet as pq
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    print(
+        f"engine: {args.threads} threads, {args.memory_limit}; sessions from a "
+        f"{GAP_MINUTES}-minute gap"
+    )
+    print(
+        f"{'measurement':<30} {'log':>5} {'seconds':>9} {'events/s':>12} {'peak MiB':>9} "
+        f"{'rows':>7}"
+    )
+    for size in args.sizes:
+        events = prepare(size, args.work)
+        n = pq.read_metadata(events).num_rows
+        res = {}
+        for kind, label in (
+            ("dfg", "directly-follows (engine)"),
+            ("daily", "daily series (engine)"),
+            ("pm4py", "discover_dfg (pm4py, pandas)"),
+        ):
+            if kind == "pm4py" and size not in args.pm4py_sizes:
+                continue
+            r = res[kind] = _child(kind, events, args)
+            if r is None or r.get("timeout"):
+                print(f"{label:<30} {size:>4g}M  {'failed' if r is None else 'timed out'}")
+                continue
+            print(
+                f"{label:<30} {size:>4g}M {r['seconds']:>9.2f} {n / r['seconds']:>12,.0f} "
+                f"{r['peak_mib']:>9,.0f} {r['rows']:>7,}"
+            )
+        if res.get("dfg") and res.get("pm4py") and "seconds" in res["pm4py"]:
+            ratio = res["pm4py"]["seconds"] / res["dfg"]["seconds"]
+            same = "yes" if res["pm4py"]["same"] else "NO"
+            print(f"{'':<37}pm4py / engine = {ratio:.1f}; same graph: {same}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

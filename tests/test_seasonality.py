@@ -1,0 +1,114 @@
+"""Seasonality helpers: engine series on hand-made logs, decompositions of known series."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shoplog import engine
+from shoplog.seasonality import (
+    anomalies,
+    daily_series,
+    decompose,
+    dominant_period,
+    supported_periods,
+    weekday_hour,
+)
+
+
+def _events(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["event_time", "user_id", "event_type", "price"]).astype(
+        {"event_time": "datetime64[us]", "user_id": "string", "event_type": "string"}
+    )
+
+
+def _weekly(days: int = 140, seed: int = 0) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    t = np.arange(days)
+    weekly = np.array([0, 5, 8, 6, 4, 18, 25], dtype=float)[t % 7]
+    values = 100 + 0.3 * t + weekly + rng.normal(0, 1.5, days)
+    return pd.Series(values, index=pd.date_range("2020-01-06", periods=days, freq="D"))
+
+
+def test_daily_series_counts_users_sessions_purchases_and_revenue() -> None:
+    d0 = dt.datetime(2020, 1, 1, 23, 50)
+    log = _events(
+        [
+            (d0, "a", "view", 5.0),
+            (d0 + dt.timedelta(minutes=20), "a", "purchase", 7.0),  # same session, next day
+            (d0 + dt.timedelta(hours=2), "a", "view", 5.0),  # a new session on day 2
+            (d0 + dt.timedelta(minutes=5), "b", "purchase", 3.0),
+            (d0 + dt.timedelta(days=2, hours=1), "b", "view", 1.0),  # day 4; day 3 is empty
+        ]
+    )
+    con = engine.connect()
+    df = daily_series(con.create_table("ev", log), 30)
+    con.disconnect()
+    assert list(df.index.strftime("%m-%d")) == ["01-01", "01-02", "01-03", "01-04"]
+    assert df["active_users"].tolist() == [2, 1, 0, 1]
+    assert df["sessions"].tolist() == [2, 1, 0, 1]  # a session counts on the day it starts
+    assert df["purchases"].tolist() == [1, 1, 0, 0]
+    assert df["revenue"].tolist() == [3.0, 7.0, 0.0, 0.0]
+
+
+def test_weekday_hour_places_each_event() -> None:
+    monday_9 = dt.datetime(2020, 1, 6, 9, 15)
+    log = _events(
+        [
+            (monday_9, "a", "view", 1.0),
+            (monday_9, "b", "view", 1.0),
+            (monday_9 + dt.timedelta(days=6, hours=14), "a", "cart", 1.0),  # Sunday 23h
+        ]
+    )
+    con = engine.connect()
+    grid = weekday_hour(con.create_table("ev", log))
+    con.disconnect()
+    assert grid.shape == (7, 24) and int(grid.to_numpy().sum()) == 3
+    assert grid.loc["Mon", 9] == 2 and grid.loc["Sun", 23] == 1
+
+
+def test_stl_recovers_a_weekly_season_and_its_strength() -> None:
+    series = _weekly()
+    assert dominant_period(series, [5, 6, 7, 8, 9, 10]) == 7
+    dec = decompose(series, [7])
+    assert dec.seasonal_strength() > 0.9
+    assert dec.trend_strength() > 0.9
+    # the weekly profile it finds is the one put in (up to a constant)
+    profile = dec.seasonal.groupby(np.arange(len(series)) % 7).mean()
+    truth = np.array([0, 5, 8, 6, 4, 18, 25], dtype=float)
+    assert np.corrcoef(profile, truth)[0, 1] > 0.99
+
+
+def test_mstl_separates_daily_and_weekly_seasons() -> None:
+    hours = 24 * 7 * 6
+    t = np.arange(hours)
+    daily = 10 * np.sin(2 * np.pi * t / 24)
+    weekly = 6 * np.sin(2 * np.pi * t / 168)
+    rng = np.random.default_rng(1)
+    series = pd.Series(50 + daily + weekly + rng.normal(0, 1, hours))
+    assert dominant_period(series, [12, 24, 36, 48]) == 24
+    dec = decompose(series, [24, 168])
+    assert np.corrcoef(dec.components["seasonal_24"], daily)[0, 1] > 0.95
+    assert np.corrcoef(dec.components["seasonal_168"], weekly)[0, 1] > 0.9
+    assert dec.seasonal_strength(24) > dec.seasonal_strength(168) > 0.5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_spike_is_the_one_anomaly(seed: int) -> None:
+    series = _weekly(seed=seed)
+    spike_day = series.index[90]
+    series[spike_day] += 80
+    flagged = anomalies(decompose(series, [7], robust=True))
+    assert list(flagged.index) == [spike_day]
+    assert flagged["robust_z"].iloc[0] > 10
+
+
+def test_too_short_a_series_is_refused_with_the_reason() -> None:
+    ok, why = supported_periods(20, [7, 24])
+    assert ok == [7]
+    assert why == ["period 24 needs at least 48 points (2 cycles); the series has 20"]
+    with pytest.raises(ValueError, match="period 7 needs at least 14 points"):
+        decompose(pd.Series(np.arange(10.0)), [7])
