@@ -50,31 +50,48 @@ def session_steps(events: ir.Table, gap_minutes: float, by_category: bool = Fals
 def dfg(steps: ir.Table) -> pd.DataFrame:
     """Directly-follows counts with mean and median seconds, plus start and end edges.
 
-    Columns: source, target, count, mean_seconds, median_seconds (times are missing on
-    the start and end edges).
+    One aggregate over every step's edge to its successor (or to the end) and every
+    session's edge from the start. Columns: source, target, count, mean_seconds,
+    median_seconds (times are missing on the start and end edges). Stage ``steps``
+    first when it is an expression: it is read twice.
     """
-    pairs = steps.filter(steps.next_activity.notnull())
-    wait = seconds_between(pairs.next_time, pairs.event_time)
-    inner = pairs.group_by([pairs.activity.name("source"), pairs.next_activity.name("target")])
-    inner = inner.aggregate(
-        count=pairs.count(), mean_seconds=wait.mean(), median_seconds=wait.median()
+    follows = steps.select(
+        source=steps.activity,
+        target=steps.next_activity.fill_null(END),
+        wait=seconds_between(steps.next_time, steps.event_time),
     )
-    starts = steps.filter(steps.step == 0)
-    starts = starts.group_by(starts.activity.name("target")).aggregate(count=starts.count())
-    ends = steps.filter(steps.next_activity.isnull())
-    ends = ends.group_by(ends.activity.name("source")).aggregate(count=ends.count())
-    out = pd.concat(
-        [
-            inner.to_pandas(),
-            starts.to_pandas().assign(source=START),
-            ends.to_pandas().assign(target=END),
-        ],
-        ignore_index=True,
+    first = steps.filter(steps.step == 0)
+    opens = first.select(
+        source=ibis.literal(START), target=first.activity, wait=ibis.null().cast("float64")
     )
-    out = out[["source", "target", "count", "mean_seconds", "median_seconds"]]
+    both = ibis.union(follows, opens)
+    grouped = both.group_by(["source", "target"]).aggregate(
+        count=both.count(), mean_seconds=both.wait.mean(), median_seconds=both.wait.median()
+    )
+    out = grouped.to_pandas()[["source", "target", "count", "mean_seconds", "median_seconds"]]
     return out.sort_values(
         ["count", "source", "target"], ascending=[False, True, True]
     ).reset_index(drop=True)
+
+
+def dfg_from_cases(log: ir.Table) -> pd.DataFrame:
+    """:func:`dfg` of an event log already cut into cases (pm4py's column names).
+
+    For comparing with pm4py on exactly its input. Events at the same time keep the
+    order of ``position`` (as pm4py's stable sort keeps the row order).
+    """
+    case, activity, time = "case:concept:name", "concept:name", "time:timestamp"
+    w = ibis.window(group_by=log[case], order_by=[log[time], log.position])
+    steps = log.select(
+        user_id=log[case],
+        session=ibis.literal(0),
+        event_time=log[time],
+        activity=log[activity],
+        step=ibis.row_number().over(w),
+        next_activity=log[activity].lead().over(w),
+        next_time=log[time].lead().over(w),
+    )
+    return dfg(steps)
 
 
 def pm4py_graph(edges: pd.DataFrame, value: str = "count") -> tuple[dict, dict, dict]:
