@@ -430,6 +430,28 @@ TOPS = {
 }
 
 
+def anchors_between(
+    rows: ir.Table,
+    anchors: ir.Table,
+    after: ir.Value,
+    until: ir.Value,
+    shift: int = 0,
+    latest: ir.Value | None = None,
+) -> ir.Table:
+    """Each row joined to the anchors ``a`` with ``after < a - shift <= until``.
+
+    ``until`` missing means no end; ``latest`` (optional) caps ``a`` itself. A row that
+    holds from ``after`` until the next row of its kind thus meets exactly the anchors
+    it speaks for: an interval join, no rows fanned out and filtered later.
+    """
+    a = anchors.anchor
+    t = a - ibis.interval(days=shift) if shift else a
+    conditions = [after < t, t <= until.fill_null(ibis.timestamp(FAR_FUTURE))]
+    if latest is not None:
+        conditions.append(a <= latest)
+    return rows.join(anchors, conditions)
+
+
 def session_names(days: int) -> tuple[str, str, str, str]:
     """The session duration and depth features over ``days``."""
     return tuple(
@@ -543,13 +565,10 @@ def windowed_features(
     """
     needed = needed_aggregates(settings, lookback_days, names)
     sums = {k: v for k, v in window_sums(settings, lookback_days).items() if k in needed}
-    a = anchors.anchor
-    upto = days.next_day.fill_null(ibis.timestamp(FAR_FUTURE))
 
-    def totals_at(offset: int, cols: set[str], extra: tuple = ()) -> ir.Table:
+    def totals_at(offset: int, cols: set[str], latest: ir.Value | None = None) -> ir.Table:
         """Running totals at the user's last active day before ``anchor - offset``."""
-        t = a - ibis.interval(days=offset) if offset else a
-        j = days.join(anchors, [days.day < t, t <= upto, *extra])
+        j = anchors_between(days, anchors, days.day, days.next_day, offset, latest)
         return j.select(
             "user_id", "anchor", **{f"o{offset}_{c}": j[f"c_{c}"] for c in sorted(cols)}
         )
@@ -559,7 +578,7 @@ def windowed_features(
         by_offset.setdefault(near, set()).add(total)
         by_offset.setdefault(far, set()).add(total)
     # the scored pairs: the user's last active day before the anchor is in the lookback
-    t = totals_at(0, by_offset.pop(0), (days.day >= a - ibis.interval(days=lookback_days),))
+    t = totals_at(0, by_offset.pop(0), latest=days.day + ibis.interval(days=lookback_days))
     for offset, cols in sorted(by_offset.items()):
         side = totals_at(offset, cols)
         t = t.join(side, ["user_id", "anchor"], how="left").drop("user_id_right", "anchor_right")
@@ -589,14 +608,12 @@ def session_stats(pieces: ir.Table, anchors: ir.Table, days: int) -> ir.Table:
     whose hour is before it and whose session's next piece (if any) is not. Each
     anchor joins exactly those pieces, so no row is fanned out and filtered later.
     """
-    a = anchors.anchor
-    j = pieces.join(
+    j = anchors_between(
+        pieces,
         anchors,
-        [
-            pieces.hour < a,
-            a <= pieces.next_hour.fill_null(ibis.timestamp(FAR_FUTURE)),
-            a <= pieces.sess_start + ibis.interval(days=days),
-        ],
+        pieces.hour,
+        pieces.next_hour,
+        latest=pieces.sess_start + ibis.interval(days=days),
     )
     minutes = seconds_between(j.t_last, j.sess_start) / 60.0
     depth = j.cum_events.cast("float64")
@@ -661,14 +678,8 @@ def breadth_features(
     item's last day before the anchor, so each item counts once; the join pairs each
     row with exactly those anchors.
     """
-    a = anchors.anchor
-    j = items.join(
-        anchors,
-        [
-            items.day < a,
-            a <= items.next_day.fill_null(ibis.timestamp(FAR_FUTURE)),
-            a <= items.day + ibis.interval(days=days),
-        ],
+    j = anchors_between(
+        items, anchors, items.day, items.next_day, latest=items.day + ibis.interval(days=days)
     )
     return j.group_by(["user_id", "anchor"]).aggregate(
         **{f"{kind}_{days}d": (j.kind == kind).sum() for kind in kinds}
