@@ -226,3 +226,26 @@ def test_journeys_chapter_agrees_with_the_log_and_the_labels(built: ProjectPaths
         svg = (built.html_dir / image).read_text()
         assert "<svg" in svg and "view" in svg
     assert html.count('class="plotly-graph-div"') >= 3
+
+
+def test_behaviour_chapters_on_three_hours_of_real_log(rees46_csv: Path, tmp_path: Path) -> None:
+    """REES46's three hours: what needs a longer span is skipped with a visible note."""
+    paths = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
+    args = ["run", "--profile", "rees46", "--set", f"data.source={rees46_csv}"]
+    args += ["--data-dir", str(paths.data_dir), "--build-dir", str(paths.build_dir)]
+    assert cli.main([*args, "--only", "02_explore", "03_seasonality", "04_journeys"]) == 0
+
+    def executed(name: str) -> str:
+        return (paths.stage_dir / "notebooks" / f"{name}.ipynb").read_text()
+
+    explore, season, journeys = (
+        executed(n) for n in ("02_explore", "03_seasonality", "04_journeys")
+    )
+    assert "spans a single calendar month" in explore
+    assert "too short for a seasonal decomposition of daily series" in season
+    assert "period 24 needs at least 48 points" in season
+    assert "cannot support anchors" in journeys
+    # what the log does support is still there, computed
+    glued = load_glued(paths.outputs_dir / "glued" / "04_journeys.json")
+    assert glued["n_case_sessions"] > 4000 and 0 < glued["log_fitness"] <= 1
+    assert load_glued(paths.outputs_dir / "glued" / "02_explore.json")["n_buyers"] > 0
