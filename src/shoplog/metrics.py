@@ -1,0 +1,177 @@
+"""Ranking and classification metrics for the model benchmark, with user-level bootstrap.
+
+Every metric takes optional row weights, so a bootstrap resample of *users* is a weight
+vector (how many times each row's user was drawn) instead of a copied table: rows of
+one user stay together, as they must when a user appears at several anchors.
+
+Top-K metrics treat ties fairly: when the K-th score is shared, each tied row counts
+with the fraction of the tie group that fits in K, so the result does not depend on
+row order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+Metric = Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
+
+
+def _arrays(y, p, w=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype="float64")
+    p = np.asarray(p, dtype="float64")
+    w = np.ones_like(y) if w is None else np.asarray(w, dtype="float64")
+    if not (len(y) == len(p) == len(w)):
+        raise ValueError(f"lengths differ: y {len(y)}, scores {len(p)}, weights {len(w)}")
+    if np.isnan(p).any():
+        raise ValueError("scores contain NaN; impute or drop them before scoring")
+    return y, p, w
+
+
+def pr_auc(y, p, w=None) -> float:
+    """Area under the precision-recall curve (average precision); NaN without positives."""
+    y, p, w = _arrays(y, p, w)
+    if (w * y).sum() == 0:
+        return float("nan")
+    return float(average_precision_score(y, p, sample_weight=w))
+
+
+def roc_auc(y, p, w=None) -> float:
+    """ROC-AUC; NaN when only one class is present."""
+    y, p, w = _arrays(y, p, w)
+    present = w > 0
+    if len(np.unique(y[present])) < 2:
+        return float("nan")
+    return float(roc_auc_score(y, p, sample_weight=w))
+
+
+def brier(y, p, w=None) -> float:
+    """Mean squared error of the probabilities."""
+    y, p, w = _arrays(y, p, w)
+    return float(brier_score_loss(y, p, sample_weight=w))
+
+
+def _top_k_positives(y, p, w, fraction: float) -> tuple[float, float, float]:
+    """(weighted positives in the top K, K, total positives), with fair ties at the K-th score."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"top-K fraction must be in (0, 1], got {fraction}")
+    total = w.sum()
+    k = math.ceil(fraction * total - 1e-9)
+    order = np.argsort(-p, kind="stable")
+    ps, ys, ws = p[order], y[order], w[order]
+    # scores grouped into tie blocks, best first
+    _, starts = np.unique(-ps, return_index=True)
+    ends = np.append(starts[1:], len(ps))
+    taken, hits = 0.0, 0.0
+    for s, e in zip(starts, ends, strict=True):
+        block_w = ws[s:e].sum()
+        block_pos = (ws[s:e] * ys[s:e]).sum()
+        room = k - taken
+        if room <= 0:
+            break
+        share = min(1.0, room / block_w) if block_w > 0 else 0.0
+        taken += share * block_w
+        hits += share * block_pos
+    return hits, float(k), float((w * y).sum())
+
+
+def precision_at_k(y, p, fraction: float = 0.2, w=None) -> float:
+    """Share of positives among the top ``fraction`` of rows by score."""
+    hits, k, _ = _top_k_positives(*_arrays(y, p, w), fraction)
+    return hits / k if k else float("nan")
+
+
+def recall_at_k(y, p, fraction: float = 0.2, w=None) -> float:
+    """Share of all positives found in the top ``fraction`` of rows by score."""
+    hits, _, positives = _top_k_positives(*_arrays(y, p, w), fraction)
+    return hits / positives if positives else float("nan")
+
+
+def lift_at_k(y, p, fraction: float = 0.2, w=None) -> float:
+    """Precision in the top ``fraction`` over the overall positive rate (1 = random)."""
+    y_, p_, w_ = _arrays(y, p, w)
+    rate = (w_ * y_).sum() / w_.sum()
+    return precision_at_k(y_, p_, fraction, w_) / rate if rate else float("nan")
+
+
+def f1_at(y, p, threshold: float, w=None) -> float:
+    """F1 of predicting positive when the score is at least ``threshold``."""
+    y, p, w = _arrays(y, p, w)
+    pred = p >= threshold
+    tp = (w * (pred & (y == 1))).sum()
+    fp = (w * (pred & (y == 0))).sum()
+    fn = (w * (~pred & (y == 1))).sum()
+    return float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A decision threshold and the F1 it reached where it was chosen."""
+
+    value: float
+    f1: float
+
+
+def best_f1_threshold(y, p, w=None) -> Threshold:
+    """The score threshold with the highest F1 (on the validation set: never on test).
+
+    Candidates are the distinct scores; among equal F1, the highest threshold wins
+    (fewer contacts for the same F1).
+    """
+    y, p, w = _arrays(y, p, w)
+    order = np.argsort(-p, kind="stable")
+    ps, ys, ws = p[order], y[order], w[order]
+    tp = np.cumsum(ws * ys)
+    fp = np.cumsum(ws * (1 - ys))
+    positives = tp[-1] if len(tp) else 0.0
+    last_of_score = np.append(ps[1:] != ps[:-1], True)  # predict positive for all >= score
+    tp, fp, scores = tp[last_of_score], fp[last_of_score], ps[last_of_score]
+    f1 = np.where(tp > 0, 2 * tp / (tp + fp + positives), 0.0)
+    best = int(np.argmax(f1))  # first max: the highest threshold
+    return Threshold(float(scores[best]), float(f1[best]))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a percentile bootstrap interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+
+def user_bootstrap(
+    metric: Metric,
+    y,
+    p,
+    users,
+    n_boot: int = 200,
+    seed: int = 42,
+    level: float = 0.95,
+) -> Interval:
+    """``metric`` with a percentile interval from resampling *users* with replacement.
+
+    Each resample draws as many users as there are, and weights each row by how many
+    times its user was drawn. Resamples where the metric is undefined (no positive) are
+    left out of the interval.
+    """
+    y, p, _ = _arrays(y, p)
+    _, codes = np.unique(np.asarray(users), return_inverse=True)
+    n_users = codes.max() + 1 if len(codes) else 0
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        counts = np.bincount(rng.integers(0, n_users, n_users), minlength=n_users)
+        value = metric(y, p, counts[codes].astype("float64"))
+        if not math.isnan(value):
+            values.append(value)
+    estimate = metric(y, p, None)
+    if not values:
+        return Interval(estimate, float("nan"), float("nan"))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return Interval(estimate, float(low), float(high))

@@ -1,0 +1,89 @@
+"""Metrics against hand-computed values; weights as replication; the bootstrap resamples users."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shoplog import metrics as M
+
+
+def test_pr_auc_by_hand() -> None:
+    # positives at ranks 1 and 3: precision 1/1 and 2/3
+    assert M.pr_auc([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]) == pytest.approx((1 + 2 / 3) / 2)
+    assert np.isnan(M.pr_auc([0, 0], [0.1, 0.2]))
+
+
+def test_top_k_shares_ties_fairly_and_ignores_row_order() -> None:
+    y = np.array([1, 0, 1, 0, 0])
+    p = np.array([0.9, 0.5, 0.5, 0.5, 0.1])
+    # K = 2: the 0.9 row, then one third of the three rows tied at 0.5 (one positive)
+    assert M.precision_at_k(y, p, 0.4) == pytest.approx((1 + 1 / 3) / 2)
+    assert M.recall_at_k(y, p, 0.4) == pytest.approx((1 + 1 / 3) / 2)
+    assert M.lift_at_k(y, p, 0.4) == pytest.approx(((1 + 1 / 3) / 2) / (2 / 5))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        order = rng.permutation(5)
+        assert M.precision_at_k(y[order], p[order], 0.4) == pytest.approx((1 + 1 / 3) / 2)
+
+
+def test_best_f1_threshold_by_hand() -> None:
+    y = [1, 1, 0, 1, 0]
+    p = [0.9, 0.8, 0.7, 0.6, 0.2]
+    # F1 at >= 0.9, 0.8, 0.7, 0.6, 0.2: 1/2, 4/5, 2/3, 6/7, 3/4
+    t = M.best_f1_threshold(y, p)
+    assert t.value == 0.6 and t.f1 == pytest.approx(6 / 7)
+    assert M.f1_at(y, p, t.value) == pytest.approx(6 / 7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 20), st.integers(0, 3)), min_size=2, max_size=30
+    )
+)
+def test_weights_equal_replicated_rows(rows) -> None:
+    y = np.array([r[0] for r in rows], dtype=float)
+    p = np.array([r[1] for r in rows], dtype=float) / 20
+    w = np.array([r[2] for r in rows], dtype=float)
+    if w.sum() == 0:
+        return
+    yr, pr = np.repeat(y, w.astype(int)), np.repeat(p, w.astype(int))
+    for metric in (M.pr_auc, M.roc_auc, M.brier):
+        a, b = metric(y, p, w), metric(yr, pr)
+        assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b)
+    for fraction in (0.1, 0.35, 1.0):
+        a = M.precision_at_k(y, p, fraction, w)
+        b = M.precision_at_k(yr, pr, fraction)
+        assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b)
+    assert M.f1_at(y, p, 0.5, w) == pytest.approx(M.f1_at(yr, pr, 0.5))
+
+
+def test_bootstrap_resamples_users_not_rows() -> None:
+    rng = np.random.default_rng(3)
+    users = np.arange(30)
+    y = rng.integers(0, 2, 30)
+    p = np.clip(y * 0.3 + rng.random(30) * 0.7, 0, 1)
+    one = M.user_bootstrap(M.pr_auc, y, p, users, n_boot=100, seed=5)
+    # every user 50 times: resampling users gives the very same interval ...
+    many = M.user_bootstrap(
+        M.pr_auc, np.repeat(y, 50), np.repeat(p, 50), np.repeat(users, 50), n_boot=100, seed=5
+    )
+    assert (many.estimate, many.low, many.high) == pytest.approx((one.estimate, one.low, one.high))
+    # ... where resampling rows would pretend to 50 times the data
+    rows = M.user_bootstrap(
+        M.pr_auc, np.repeat(y, 50), np.repeat(p, 50), np.arange(1500), n_boot=100, seed=5
+    )
+    assert rows.high - rows.low < (one.high - one.low) / 3
+    assert one.low <= one.estimate <= one.high
+
+
+def test_bad_input_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="lengths differ"):
+        M.pr_auc([1, 0], [0.1])
+    with pytest.raises(ValueError, match="NaN"):
+        M.precision_at_k([1, 0], [np.nan, 0.2])
+    with pytest.raises(ValueError, match="top-K fraction"):
+        M.precision_at_k([1, 0], [0.3, 0.2], 0)
