@@ -1,0 +1,332 @@
+"""The churn and purchase model benchmark: baselines and learners on out-of-time splits.
+
+Every model is fitted on the training anchors only. Its decision threshold (best F1)
+is chosen on the validation anchors; the test anchors are scored once, at the end.
+Resampling (SMOTE) sits inside an imbalanced-learn pipeline, so it only ever sees the
+rows passed to ``fit``: training rows. Every random step takes the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from imblearn.ensemble import BalancedBaggingClassifier, BalancedRandomForestClassifier
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline as ImbPipeline
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from shoplog import metrics as M
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Features, label and users of one task, per split (rows with a missing label dropped)."""
+
+    X: dict[str, pd.DataFrame]
+    y: dict[str, np.ndarray]
+    users: dict[str, np.ndarray]
+    anchors: dict[str, np.ndarray]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def task_data(table: pd.DataFrame, features: list[str], label: str) -> TaskData:
+    """Split the modelling table by its ``split`` column; unlabelled rows are counted, not kept.
+
+    Raises ValueError naming the missing columns, or the split with no row.
+    """
+    missing = [c for c in [*features, label, "split", "user_id", "anchor"] if c not in table]
+    if missing:
+        raise ValueError(
+            f"the modelling table lacks columns {missing}; rebuild it with the "
+            "features chapter (data/processed/dataset.parquet)"
+        )
+    X, y, users, anchors, dropped = {}, {}, {}, {}, {}
+    for split in SPLITS:
+        rows = table[table["split"] == split]
+        labelled = rows[rows[label].notna()]
+        dropped[split] = len(rows) - len(labelled)
+        if labelled.empty:
+            raise ValueError(f"no labelled row in the {split} split for {label!r}")
+        X[split] = labelled[features].astype("float64").reset_index(drop=True)
+        y[split] = labelled[label].to_numpy(dtype="float64", copy=True)
+        users[split] = labelled["user_id"].astype(str).to_numpy()
+        anchors[split] = labelled["anchor"].to_numpy()
+    return TaskData(X, y, users, anchors, dropped)
+
+
+# ---------------------------------------------------------------------------------------
+# baselines
+
+
+class Prevalence(ClassifierMixin, BaseEstimator):
+    """Predicts the training rate for everyone: the floor every model must beat."""
+
+    def fit(self, X, y):
+        self.rate_ = float(np.mean(y))
+        self.classes_ = np.array([0.0, 1.0])
+        return self
+
+    def predict_proba(self, X):
+        p = np.full(len(X), self.rate_)
+        return np.column_stack([1 - p, p])
+
+
+class RecencyRule(ClassifierMixin, BaseEstimator):
+    """Scores by days since the last event: the longer, the likelier (or, for
+    ``direction=-1``, the less likely) the label. Its threshold "inactive for at least
+    d days" is the F1 threshold tuned on validation, like every model's.
+
+    Probabilities are the training label rate per recency decile, so they are
+    calibrated on training data and rank like the rule.
+    """
+
+    def __init__(self, column: str = "days_since_last_event", direction: int = 1):
+        self.column = column
+        self.direction = direction
+
+    def fit(self, X, y):
+        score = self._score(X)
+        self.edges_ = np.unique(np.nanquantile(score, np.linspace(0, 1, 11)))
+        bins = np.digitize(score, self.edges_[1:-1])
+        rates = pd.Series(y).groupby(bins).mean()
+        self.rates_ = rates.reindex(range(len(self.edges_) - 1)).ffill().bfill().to_numpy()
+        self.classes_ = np.array([0.0, 1.0])
+        return self
+
+    def _score(self, X) -> np.ndarray:
+        s = self.direction * X[self.column].to_numpy(dtype="float64")
+        return np.nan_to_num(s, nan=np.nanmax(s) if np.isfinite(s).any() else 0.0)
+
+    def predict_proba(self, X):
+        bins = np.digitize(self._score(X), self.edges_[1:-1])
+        # within a decile, keep the rule's order with a tiny monotone tie-breaker
+        s = self._score(X)
+        span = np.ptp(s) or 1.0
+        p = self.rates_[bins] + 1e-9 * (s - s.min()) / span
+        return np.column_stack([1 - p, p])
+
+
+class RFMScore(ClassifierMixin, BaseEstimator):
+    """Recency, frequency and monetary quintiles (cut on training rows) summed to 3-15.
+
+    For churn the score is reversed (low RFM, likely churn); probabilities are the
+    training label rate per score.
+    """
+
+    def __init__(
+        self,
+        recency="days_since_last_event",
+        frequency="sessions_total",
+        monetary="spend_total",
+        churn: bool = True,
+    ):
+        self.recency = recency
+        self.frequency = frequency
+        self.monetary = monetary
+        self.churn = churn
+
+    def _cuts(self, values: np.ndarray) -> np.ndarray:
+        return np.nanquantile(values, [0.2, 0.4, 0.6, 0.8])
+
+    def _score(self, X) -> np.ndarray:
+        r = 5 - np.digitize(X[self.recency].fillna(np.inf), self.cuts_[0])  # recent: 5
+        f = 1 + np.digitize(X[self.frequency].fillna(0), self.cuts_[1])
+        m = 1 + np.digitize(X[self.monetary].fillna(0), self.cuts_[2])
+        total = r + f + m
+        return 18 - total if self.churn else total
+
+    def fit(self, X, y):
+        self.cuts_ = [
+            self._cuts(X[c].to_numpy(dtype="float64"))
+            for c in (self.recency, self.frequency, self.monetary)
+        ]
+        score = self._score(X)
+        self.rates_ = pd.Series(y).groupby(score).mean()
+        self.prior_ = float(np.mean(y))
+        self.classes_ = np.array([0.0, 1.0])
+        return self
+
+    def predict_proba(self, X):
+        score = self._score(X)
+        p = pd.Series(score).map(self.rates_).fillna(self.prior_).to_numpy()
+        p = p + 1e-9 * score / 15  # the score's order breaks ties between equal rates
+        return np.column_stack([1 - p, p])
+
+
+# ---------------------------------------------------------------------------------------
+# learners
+
+
+def learners(seed: int, task: str = "churn") -> dict[str, Callable[[], BaseEstimator]]:
+    """Every model of the benchmark, as factories (a fresh, seeded estimator per call)."""
+    from catboost import CatBoostClassifier
+    from lightgbm import LGBMClassifier
+
+    direction = 1 if task == "churn" else -1
+
+    def impute_scale():
+        return [SimpleImputer(strategy="median", add_indicator=True), StandardScaler()]
+
+    return {
+        "prevalence": Prevalence,
+        "recency rule": lambda: RecencyRule(direction=direction),
+        "RFM score": lambda: RFMScore(churn=task == "churn"),
+        "logistic regression": lambda: make_pipeline(
+            *impute_scale(),
+            LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed),
+        ),
+        "logistic regression + SMOTE": lambda: ImbPipeline(
+            [
+                ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                ("scale", StandardScaler()),
+                ("smote", SMOTE(random_state=seed)),
+                ("model", LogisticRegression(max_iter=2000, random_state=seed)),
+            ]
+        ),
+        "random forest": lambda: RandomForestClassifier(
+            n_estimators=300,
+            min_samples_leaf=5,
+            class_weight="balanced_subsample",
+            n_jobs=-1,
+            random_state=seed,
+        ),
+        "balanced random forest": lambda: make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True),
+            BalancedRandomForestClassifier(
+                n_estimators=300,
+                min_samples_leaf=5,
+                sampling_strategy="all",
+                replacement=True,
+                bootstrap=False,
+                n_jobs=-1,
+                random_state=seed,
+            ),
+        ),
+        "balanced bagging": lambda: make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True),
+            BalancedBaggingClassifier(n_estimators=50, n_jobs=-1, random_state=seed),
+        ),
+        "histogram gradient boosting": lambda: HistGradientBoostingClassifier(
+            max_iter=300, learning_rate=0.05, early_stopping=False, random_state=seed
+        ),
+        "LightGBM": lambda: LGBMClassifier(
+            n_estimators=300,
+            learning_rate=0.05,
+            num_leaves=31,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=seed,
+            n_jobs=2,
+            verbose=-1,
+            deterministic=True,
+            force_row_wise=True,
+        ),
+        "CatBoost": lambda: CatBoostClassifier(
+            iterations=300,
+            learning_rate=0.08,
+            depth=6,
+            random_seed=seed,
+            verbose=False,
+            thread_count=2,
+            allow_writing_files=False,
+        ),
+        "MLP": lambda: make_pipeline(
+            *impute_scale(),
+            MLPClassifier(
+                hidden_layer_sizes=(64, 32),
+                alpha=1e-3,
+                early_stopping=True,
+                max_iter=300,
+                random_state=seed,
+            ),
+        ),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# evaluation
+
+
+def evaluate(y, p, users, threshold: float, top_k: float, n_boot: int, seed: int) -> dict:
+    """Test metrics with user-level bootstrap intervals (PR-AUC first: the primary metric)."""
+    defs = {
+        "pr_auc": M.pr_auc,
+        "roc_auc": M.roc_auc,
+        "brier": M.brier,
+        "precision_at_k": lambda y_, p_, w: M.precision_at_k(y_, p_, top_k, w),
+        "recall_at_k": lambda y_, p_, w: M.recall_at_k(y_, p_, top_k, w),
+        "lift_at_k": lambda y_, p_, w: M.lift_at_k(y_, p_, top_k, w),
+        "f1": lambda y_, p_, w: M.f1_at(y_, p_, threshold, w),
+    }
+    out = {}
+    for name, metric in defs.items():
+        ci = M.user_bootstrap(metric, y, p, users, n_boot=n_boot, seed=seed)
+        out[name], out[f"{name}_low"], out[f"{name}_high"] = ci.estimate, ci.low, ci.high
+    return out
+
+
+@dataclass
+class Fitted:
+    """A model fitted on training rows, with its validation threshold and scores."""
+
+    name: str
+    model: BaseEstimator
+    threshold: M.Threshold
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def fit_and_score(name: str, factory: Callable[[], BaseEstimator], data: TaskData) -> Fitted:
+    """Fit on train, choose the F1 threshold on validation, score test (nothing else)."""
+    model = factory().fit(data.X["train"], data.y["train"])
+    # predict on one thread: threads add trees' votes in any order, which moves the last
+    # bits of a probability from run to run; the book must give the same numbers
+    single = {k: 1 for k in model.get_params() if k.split("__")[-1] == "n_jobs"}
+    if single:
+        model.set_params(**single)
+    p_val = model.predict_proba(data.X["validation"])[:, 1]
+    threshold = M.best_f1_threshold(data.y["validation"], p_val)
+    p_test = model.predict_proba(data.X["test"])[:, 1]
+    return Fitted(name, model, threshold, p_val, p_test)
+
+
+def benchmark(
+    data: TaskData,
+    seed: int,
+    task: str = "churn",
+    top_k: float = 0.2,
+    n_boot: int = 200,
+    only: list[str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Fitted]]:
+    """Every model (or ``only`` these) on one task: one row of test metrics per model."""
+    rows, fitted = [], {}
+    for name, factory in learners(seed, task).items():
+        if only is not None and name not in only:
+            continue
+        f = fitted[name] = fit_and_score(name, factory, data)
+        scores = evaluate(
+            data.y["test"], f.test, data.users["test"], f.threshold.value, top_k, n_boot, seed
+        )
+        rows.append(
+            {
+                "model": name,
+                "threshold": f.threshold.value,
+                "validation_f1": f.threshold.f1,
+                "validation_pr_auc": M.pr_auc(data.y["validation"], f.validation),
+                **scores,
+            }
+        )
+    table = pd.DataFrame(rows).sort_values("pr_auc", ascending=False).reset_index(drop=True)
+    return table, fitted

@@ -1,0 +1,131 @@
+"""The benchmark's protocol: train only on train, thresholds from validation, honest baselines."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shoplog import metrics as M
+from shoplog import models
+
+FEATURES = ["days_since_last_event", "sessions_total", "spend_total", "views_7d", "noise"]
+
+
+def _table(n_users: int = 1200, seed: int = 0, shuffle: bool = False) -> pd.DataFrame:
+    """Users at three anchors (train, validation, test); churn depends on recency and activity."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, split in enumerate(("train", "validation", "test")):
+        recency = rng.exponential(10, n_users)
+        sessions = rng.poisson(5, n_users)
+        logit = 0.15 * recency - 0.4 * sessions - 0.5
+        churn = (rng.random(n_users) < 1 / (1 + np.exp(-logit))).astype(float)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "user_id": [f"u{u}" for u in range(n_users)],
+                    "anchor": pd.Timestamp("2020-01-01") + pd.Timedelta(weeks=6 * i),
+                    "split": split,
+                    "days_since_last_event": recency,
+                    "sessions_total": sessions,
+                    "spend_total": rng.gamma(2, 50, n_users) * (sessions > 2),
+                    "views_7d": rng.poisson(3, n_users) + (recency < 7) * 3,
+                    "noise": rng.normal(size=n_users),
+                    "dormant": churn,
+                }
+            )
+        )
+    table = pd.concat(frames, ignore_index=True)
+    if shuffle:
+        table["dormant"] = rng.permutation(table["dormant"].to_numpy())
+    table.loc[table.index[:7], "dormant"] = np.nan  # unlabelled rows are dropped and counted
+    return table
+
+
+def test_task_data_splits_and_counts_unlabelled_rows() -> None:
+    data = models.task_data(_table(), FEATURES, "dormant")
+    assert data.dropped == {"train": 7, "validation": 0, "test": 0}
+    assert len(data.y["train"]) == 1200 - 7 and len(data.y["test"]) == 1200
+    with pytest.raises(ValueError, match=r"lacks columns \['orders_total'\]"):
+        models.task_data(_table(), [*FEATURES, "orders_total"], "dormant")
+
+
+def test_models_beat_the_baselines_on_a_learnable_task() -> None:
+    data = models.task_data(_table(), FEATURES, "dormant")
+    only = ["prevalence", "recency rule", "logistic regression", "LightGBM"]
+    table, _ = models.benchmark(data, seed=1, only=only, n_boot=30)
+    pr = table.set_index("model")["pr_auc"]
+    prevalence = data.y["test"].mean()
+    assert pr["prevalence"] == pytest.approx(prevalence, abs=1e-9)
+    assert pr["recency rule"] > prevalence + 0.1
+    assert pr["logistic regression"] > pr["recency rule"]
+    row = table.set_index("model").loc["LightGBM"]
+    assert row["pr_auc_low"] <= row["pr_auc"] <= row["pr_auc_high"]
+
+
+@pytest.mark.parametrize("name", ["logistic regression", "LightGBM", "random forest"])
+def test_shuffled_labels_score_about_the_prevalence(name: str) -> None:
+    """Leakage sentinel: with labels shuffled, nothing can be learned."""
+    data = models.task_data(_table(shuffle=True), FEATURES, "dormant")
+    fitted = models.fit_and_score(name, models.learners(3)[name], data)
+    prevalence = data.y["test"].mean()
+    assert M.pr_auc(data.y["test"], fitted.test) == pytest.approx(prevalence, abs=0.05)
+
+
+class SpySMOTE:
+    """Wraps SMOTE and records the size of every set it resamples."""
+
+    seen: ClassVar[list[int]] = []
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def fit_resample(self, X, y):
+        SpySMOTE.seen.append(len(X))
+        return self.inner.fit_resample(X, y)
+
+    def get_params(self, deep=True):
+        return {"inner": self.inner}
+
+    def set_params(self, **params):
+        return self
+
+
+def test_smote_sees_training_rows_only() -> None:
+    from imblearn.over_sampling import SMOTE
+
+    data = models.task_data(_table(), FEATURES, "dormant")
+    factory = models.learners(0)["logistic regression + SMOTE"]
+
+    def spied():
+        pipe = factory()
+        pipe.steps[2] = ("smote", SpySMOTE(SMOTE(random_state=0)))
+        return pipe
+
+    SpySMOTE.seen = []
+    fitted = models.fit_and_score("spied", spied, data)
+    assert SpySMOTE.seen == [len(data.y["train"])]
+    assert len(fitted.validation) == len(data.y["validation"])
+    assert len(fitted.test) == len(data.y["test"])
+
+
+def test_threshold_comes_from_validation_only() -> None:
+    data = models.task_data(_table(), FEATURES, "dormant")
+    factory = models.learners(0)["logistic regression"]
+    fitted = models.fit_and_score("lr", factory, data)
+    assert fitted.threshold == M.best_f1_threshold(data.y["validation"], fitted.validation)
+    # changing the test labels cannot move it
+    data.y["test"] = 1 - data.y["test"]
+    assert models.fit_and_score("lr", factory, data).threshold == fitted.threshold
+
+
+@pytest.mark.parametrize("name", ["random forest", "balanced bagging", "LightGBM", "CatBoost"])
+def test_the_same_seed_gives_the_same_scores(name: str) -> None:
+    data = models.task_data(_table(), FEATURES, "dormant")
+    factory = models.learners(11)[name]
+    a = models.fit_and_score(name, factory, data)
+    b = models.fit_and_score(name, factory, data)
+    np.testing.assert_array_equal(a.test, b.test)
