@@ -87,3 +87,33 @@ def test_bad_input_is_refused_with_a_reason() -> None:
         M.precision_at_k([1, 0], [np.nan, 0.2])
     with pytest.raises(ValueError, match="top-K fraction"):
         M.precision_at_k([1, 0], [0.3, 0.2], 0)
+
+
+def test_gains_run_from_nothing_to_everything_and_never_fall() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    p = rng.random(200)
+    share, found = M.gains(y, p)
+    assert found[0] == 0 and found[-1] == pytest.approx(1.0)
+    assert (np.diff(found) >= -1e-12).all()
+    # a perfect ranking finds every positive once it has contacted as many rows
+    share, found = M.gains(y, y.astype(float))
+    rate = y.mean()
+    assert np.interp(rate, share, found) == pytest.approx(1.0, abs=0.02)
+
+
+def test_calibration_of_calibrated_scores_follows_the_diagonal() -> None:
+    rng = np.random.default_rng(2)
+    p = rng.random(20_000)
+    y = (rng.random(20_000) < p).astype(float)
+    predicted, observed, sizes = M.calibration(y, p, bins=10)
+    assert sizes.sum() == 20_000
+    assert np.abs(predicted - observed).max() < 0.03
+
+
+def test_metric_per_anchor() -> None:
+    y = [1, 0, 1, 1, 0, 0]
+    p = [0.9, 0.1, 0.8, 0.2, 0.7, 0.3]
+    anchors = ["a", "a", "a", "b", "b", "b"]
+    per = M.by_group(M.roc_auc, y, p, anchors)
+    assert per == {"a": 1.0, "b": 0.0}

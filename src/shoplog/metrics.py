@@ -175,3 +175,33 @@ def user_bootstrap(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return Interval(estimate, float(low), float(high))
+
+
+def gains(y, p, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative gains: share of all positives found when contacting the top share.
+
+    Returns ``(share contacted, share of positives found)`` on ``points`` evenly spaced
+    shares from 0 to 1, with fair ties (as the top-K metrics).
+    """
+    y, p, w = _arrays(y, p)
+    shares = np.linspace(0, 1, points)
+    found = [0.0] + [recall_at_k(y, p, s, w) for s in shares[1:]]
+    return shares, np.asarray(found)
+
+
+def calibration(y, p, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean predicted probability, observed rate and rows per bin of equal size (by score)."""
+    y, p, _ = _arrays(y, p)
+    order = np.argsort(p, kind="stable")
+    groups = np.array_split(order, min(bins, len(p)))
+    predicted = np.array([p[g].mean() for g in groups])
+    observed = np.array([y[g].mean() for g in groups])
+    sizes = np.array([len(g) for g in groups])
+    return predicted, observed, sizes
+
+
+def by_group(metric: Metric, y, p, groups) -> dict:
+    """``metric`` computed separately for each value of ``groups`` (e.g. each test anchor)."""
+    y, p, _ = _arrays(y, p)
+    groups = np.asarray(groups)
+    return {g: metric(y[groups == g], p[groups == g], None) for g in np.unique(groups)}
