@@ -129,3 +129,19 @@ def test_the_same_seed_gives_the_same_scores(name: str) -> None:
     a = models.fit_and_score(name, factory, data)
     b = models.fit_and_score(name, factory, data)
     np.testing.assert_array_equal(a.test, b.test)
+
+
+def test_tuning_is_seeded_uses_validation_and_records_its_history() -> None:
+    from shoplog import tuning
+
+    data = models.task_data(_table(n_users=600), FEATURES, "dormant")
+    a = tuning.tune("LightGBM", data, seed=4, n_trials=4, timeout=None)
+    b = tuning.tune("LightGBM", data, seed=4, n_trials=4, timeout=None)
+    assert a.params == b.params and a.value == b.value
+    assert list(a.history["trial"]) == [0, 1, 2, 3]
+    assert a.history["best_so_far"].iloc[-1] == a.value == a.history["value"].max()
+    # the best value is the validation PR-AUC of the model the factory rebuilds
+    fitted = models.fit_and_score("tuned", a.factory, data)
+    assert M.pr_auc(data.y["validation"], fitted.validation) == pytest.approx(a.value)
+    with pytest.raises(ValueError, match="no search space"):
+        tuning.tune("MLP", data, seed=4)
