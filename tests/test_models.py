@@ -145,3 +145,15 @@ def test_tuning_is_seeded_uses_validation_and_records_its_history() -> None:
     assert M.pr_auc(data.y["validation"], fitted.validation) == pytest.approx(a.value)
     with pytest.raises(ValueError, match="no search space"):
         tuning.tune("MLP", data, seed=4)
+
+
+def test_calibration_on_validation_fixes_probabilities_and_keeps_the_ranking() -> None:
+    data = models.task_data(_table(n_users=2000), FEATURES, "dormant")
+    # class weights inflate the probabilities of the rarer class: miscalibrated on purpose
+    raw = models.fit_and_score("lr", models.learners(0)["logistic regression"], data)
+    cal = models.calibrated(raw, data)
+    y = data.y["test"]
+    assert M.brier(y, cal.test) < M.brier(y, raw.test)
+    assert abs(cal.test.mean() - y.mean()) < abs(raw.test.mean() - y.mean())
+    assert M.roc_auc(y, cal.test) == pytest.approx(M.roc_auc(y, raw.test))
+    assert cal.threshold == M.best_f1_threshold(data.y["validation"], cal.validation)
