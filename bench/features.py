@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from memory import peak_mib  # bench/memory.py, next to this script
+from memory import peak_mib, run_child  # bench/memory.py, next to this script
 
 EVENTS_PER_USER = 21.9  # of the large preset over its nine months (12.06M events / 550k users)
 CORE = [
@@ -237,14 +236,7 @@ def _child(kind: str, events: Path, out: Path, args: argparse.Namespace) -> dict
     ]
     if args.batch:
         cmd += ["--batch", str(args.batch)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"timeout": True}
-    if proc.returncode != 0:
-        print(proc.stderr[-2000:], file=sys.stderr)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(cmd, args.timeout)
 
 
 def _line(what: str, size: float, result: dict | None, events: int) -> None:

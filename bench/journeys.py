@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from features import _params, prepare  # bench/features.py, next to this script
-from memory import peak_mib
+from memory import peak_mib, run_child
 
 GAP_MINUTES = 30
 
@@ -77,14 +76,7 @@ def _child(kind: str, events: Path, args: argparse.Namespace) -> dict | None:
         "--work",
         str(args.work),
     ]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"timeout": True}
-    if proc.returncode != 0:
-        print(proc.stderr[-2000:], file=sys.stderr)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(cmd, args.timeout)
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Peak memory of the running process, for the benchmarks' per-measurement children."""
+"""Helpers of the benchmarks: each measurement in its own process, and its peak memory."""
 
 from __future__ import annotations
 
@@ -18,3 +18,23 @@ def peak_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(cmd: list[str], timeout: float) -> dict | None:
+    """Run one measurement in a fresh process; its last stdout line is a JSON result.
+
+    Returns ``{"timeout": True}`` when it runs out of time and None when it fails (its
+    error is printed), so one failed measurement does not end the benchmark.
+    """
+    import json
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"timeout": True}
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
