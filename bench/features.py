@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from memory import peak_mib, run_child  # bench/memory.py, next to this script
+from memory import peak_mib, print_row, run_child  # bench/memory.py, next to this script
 
 EVENTS_PER_USER = 21.9  # of the large preset over its nine months (12.06M events / 550k users)
 CORE = [
@@ -239,19 +239,6 @@ def _child(kind: str, events: Path, out: Path, args: argparse.Namespace) -> dict
     return run_child(cmd, args.timeout)
 
 
-def _line(what: str, size: float, result: dict | None, events: int) -> None:
-    if result is None:
-        print(f"{what:<26} {size:>4g}M  failed (see above)")
-    elif result.get("timeout"):
-        print(f"{what:<26} {size:>4g}M  not finished within the time limit")
-    else:
-        s = result["seconds"]
-        print(
-            f"{what:<26} {size:>4g}M {s:>9.1f} {events / s:>12,.0f} {result['peak_mib']:>9,.0f} "
-            f"{result['rows']:>11,}"
-        )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -298,7 +285,7 @@ def main() -> int:
             if kind == "reference" and size not in args.reference_sizes:
                 continue
             res[kind] = _child(kind, events, out / f"{kind}.parquet", args)
-            _line(label, size, res[kind], n)
+            print_row(label, size, res[kind], n)
         ok = {k: v for k, v in res.items() if v and not v.get("timeout")}
         if "engine" in ok and "reference" in ok:
             ratio = ok["reference"]["seconds"] / ok["engine"]["seconds"]

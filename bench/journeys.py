@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from features import _params, prepare  # bench/features.py, next to this script
-from memory import peak_mib, run_child
+from memory import peak_mib, print_row, run_child
 
 GAP_MINUTES = 30
 
@@ -117,14 +117,8 @@ def main() -> int:
         ):
             if kind in ("cases", "pm4py") and size not in args.pm4py_sizes:
                 continue
-            r = res[kind] = _child(kind, events, args)
-            if r is None or r.get("timeout"):
-                print(f"{label:<33} {size:>4g}M  {'failed' if r is None else 'timed out'}")
-                continue
-            print(
-                f"{label:<33} {size:>4g}M {r['seconds']:>9.2f} {n / r['seconds']:>12,.0f} "
-                f"{r['peak_mib']:>9,.0f} {r['rows']:>7,}"
-            )
+            res[kind] = _child(kind, events, args)
+            print_row(label, size, res[kind], n, width=33, rows_width=7, digits=2)
         done = {k: v for k, v in res.items() if v and "seconds" in v}
         if "pm4py" in done:
             for base, what in (

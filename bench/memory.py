@@ -38,3 +38,25 @@ def run_child(cmd: list[str], timeout: float) -> dict | None:
         print(proc.stderr[-2000:], file=sys.stderr)
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def print_row(
+    label: str,
+    size: float,
+    result: dict | None,
+    events: int,
+    width: int = 26,
+    rows_width: int = 11,
+    digits: int = 1,
+) -> None:
+    """One measurement's line: seconds, events/s, peak MiB and rows, or why there is none."""
+    if result is None:
+        print(f"{label:<{width}} {size:>4g}M  failed (see above)")
+    elif result.get("timeout"):
+        print(f"{label:<{width}} {size:>4g}M  not finished within the time limit")
+    else:
+        s = result["seconds"]
+        print(
+            f"{label:<{width}} {size:>4g}M {s:>9.{digits}f} {events / s:>12,.0f} "
+            f"{result['peak_mib']:>9,.0f} {result['rows']:>{rows_width},}"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -70,6 +71,15 @@ def test_dfg_counts_and_times(steps) -> None:
     # view -> cart: 60 s in a's session, 0 s in b's
     assert edges.loc[("view", "cart"), "mean_seconds"] == 30.0
     assert edges.loc[("cart", "remove_from_cart"), "median_seconds"] == 300.0
+
+
+def test_next_step_shares(steps) -> None:
+    edges = journeys.dfg(steps)
+    shares = edges.assign(share=journeys.next_step_shares).set_index(["source", "target"])["share"]
+    # view is left 4 times: to view once, to cart twice, to the end once
+    assert shares[("view", "cart")] == 0.5 and shares[("view", journeys.END)] == 0.25
+    assert shares[("cart", "purchase")] == 0.5
+    assert np.isnan(shares[(journeys.START, "view")])
 
 
 def test_variants_merge_repeats_and_measure_conversion(steps) -> None:

@@ -90,11 +90,7 @@ def stage_inputs(
     pieces = stage(F.make_pieces(F.sessionised(events, params.sessions.gap_minutes)), "pieces")
     user_hours = stage(F.user_hours(pieces), "user_hours")
     lookback = params.anchors.lookback_days
-    totals = {
-        total
-        for name, (total, _, _) in F.window_sums(params.features, lookback).items()
-        if name in F.needed_aggregates(params.features, lookback, names)
-    }
+    totals = {total for total, _, _ in F.needed_sums(params.features, lookback, names).values()}
     reach = F.reach_days(params.features, lookback)
     daily = stage(
         F.day_totals(pieces, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),

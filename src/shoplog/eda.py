@@ -118,14 +118,9 @@ def events_per_user(events: ir.Table) -> pd.DataFrame:
     return freq.order_by("events").to_pandas()
 
 
-def _sessions(events: ir.Table, gap_minutes: float) -> ir.Table:
-    """Events with ``session`` (the user's session number from the inactivity gap)."""
-    return session_numbers(events, gap_minutes)
-
-
 def session_sizes(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
     """Per session length (events) and duration (whole minutes, first to last event): sessions."""
-    s = _sessions(events.select("user_id", "event_time"), gap_minutes)
+    s = session_numbers(events.select("user_id", "event_time"), gap_minutes)
     per = s.group_by(["user_id", "session"]).aggregate(
         events=s.count(), minutes=(seconds_between(s.event_time.max(), s.event_time.min()) / 60)
     )
@@ -151,7 +146,7 @@ def funnel(
     the funnel. Groups are the ``top`` with the most viewing sessions.
     Columns: group, step, sessions, share_of_first.
     """
-    e = _sessions(
+    e = session_numbers(
         events.select(
             "user_id", "event_time", "event_type", "category_id", "category_code", "brand"
         ),
@@ -191,12 +186,16 @@ def category_prices(events: ir.Table, top: int = 10) -> pd.DataFrame:
     return out.order_by(ibis.desc("views")).limit(top).to_pandas()
 
 
+def active_periods(events: ir.Table, unit: str) -> ir.Table:
+    """One row per user and period (``unit``) with activity, with the user's ``first`` period."""
+    active = events.select("user_id", period=events.event_time.truncate(unit)).distinct()
+    first = active.group_by("user_id").aggregate(first=active.period.min())
+    return active.join(first, "user_id")
+
+
 def new_and_returning(events: ir.Table, unit: str = "W") -> pd.DataFrame:
     """Active users per period split into new (first event in the log) and returning."""
-    period = events.event_time.truncate(unit)
-    active = events.select("user_id", period=period).distinct()
-    first = active.group_by("user_id").aggregate(first=active.period.min())
-    j = active.join(first, "user_id")
+    j = active_periods(events, unit)
     is_new = j.period == j.first
     df = (
         j.group_by("period")
@@ -214,14 +213,15 @@ def cohort_retention(events: ir.Table) -> pd.DataFrame:
     month cohort + k over the cohort's size (k = 0 is 1 by definition). A later month
     that the log does not reach is missing, not 0. Also returns sizes in ``attrs``.
     """
-    month = events.event_time.truncate("M")
-    active = events.select("user_id", month=month).distinct()
-    first = active.group_by("user_id").aggregate(cohort=active.month.min())
-    j = active.join(first, "user_id")
+    j = active_periods(events, "M").rename(month="period", cohort="first")
     k = (j.month.year() - j.cohort.year()) * 12 + (j.month.month() - j.cohort.month())
     counts = j.group_by(["cohort", k.name("k")]).aggregate(users=j.count()).to_pandas()
     matrix = counts.pivot_table(index="cohort", columns="k", values="users", aggfunc="sum")
-    last = pd.Timestamp(events.event_time.max().execute()).to_period("M")
+    # the log's last month is the last with an active user: no second scan of the log
+    last = max(
+        pd.Timestamp(c).to_period("M") + int(k)
+        for c, k in zip(counts["cohort"], counts["k"], strict=True)
+    )
     for cohort in matrix.index:
         reach = (last - pd.Timestamp(cohort).to_period("M")).n
         matrix.loc[cohort, matrix.columns > reach] = np.nan
@@ -241,7 +241,7 @@ def rfm_table(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
     users, monetary_mean, recency_mean, orders_mean.
     """
     cols = ("user_id", "event_time", "event_type", "price")
-    s = _sessions(events.select(*cols), gap_minutes)
+    s = session_numbers(events.select(*cols), gap_minutes)
     buys = s.filter(s.event_type == "purchase")
     end = events.event_time.max().as_scalar()
     per = buys.group_by("user_id").aggregate(

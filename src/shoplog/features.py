@@ -502,6 +502,14 @@ def needed_aggregates(
     return needed
 
 
+def needed_sums(
+    settings: FeatureParams, lookback_days: int, names: list[str] | None = None
+) -> dict[str, tuple[str, int, int]]:
+    """The entries of :func:`window_sums` the features ``names`` (all when None) need."""
+    needed = needed_aggregates(settings, lookback_days, names)
+    return {k: v for k, v in window_sums(settings, lookback_days).items() if k in needed}
+
+
 def day_totals(
     pieces: ir.Table, since: dt.datetime, until: dt.datetime, totals: set[str]
 ) -> ir.Table:
@@ -564,7 +572,7 @@ def windowed_features(
     sessions stood at it. With ``names``, only what those features need is computed.
     """
     needed = needed_aggregates(settings, lookback_days, names)
-    sums = {k: v for k, v in window_sums(settings, lookback_days).items() if k in needed}
+    sums = needed_sums(settings, lookback_days, names)
 
     def totals_at(offset: int, cols: set[str], latest: ir.Value | None = None) -> ir.Table:
         """Running totals at the user's last active day before ``anchor - offset``."""

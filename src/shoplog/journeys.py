@@ -94,6 +94,15 @@ def dfg_from_cases(log: ir.Table) -> pd.DataFrame:
     return dfg(steps)
 
 
+def next_step_shares(edges: pd.DataFrame) -> pd.Series:
+    """Per edge of :func:`dfg`: its share of all edges leaving its source (missing from start).
+
+    The chance that an activity is directly followed by the edge's target (or the end).
+    """
+    leaving = edges.groupby("source")["count"].transform("sum")
+    return (edges["count"] / leaving).where(edges["source"] != START)
+
+
 def pm4py_graph(edges: pd.DataFrame, value: str = "count") -> tuple[dict, dict, dict]:
     """``(dfg, start_activities, end_activities)`` dictionaries as pm4py's visualisers take them."""
     inner = edges[(edges["source"] != START) & (edges["target"] != END)]

@@ -109,9 +109,9 @@ class RecencyRule(ClassifierMixin, BaseEstimator):
         return np.nan_to_num(s, nan=np.nanmax(s) if np.isfinite(s).any() else 0.0)
 
     def predict_proba(self, X):
-        bins = np.digitize(self._score(X), self.edges_[1:-1])
-        # within a decile, keep the rule's order with a tiny monotone tie-breaker
         s = self._score(X)
+        bins = np.digitize(s, self.edges_[1:-1])
+        # within a decile, keep the rule's order with a tiny monotone tie-breaker
         span = np.ptp(s) or 1.0
         p = self.rates_[bins] + 1e-9 * (s - s.min()) / span
         return np.column_stack([1 - p, p])
@@ -168,6 +168,32 @@ class RFMScore(ClassifierMixin, BaseEstimator):
 # learners
 
 
+def imputed_scaled() -> list:
+    """Median imputation with missing-value indicators, then standard scaling (linear, MLP)."""
+    return [SimpleImputer(strategy="median", add_indicator=True), StandardScaler()]
+
+
+def lightgbm_fixed(seed: int) -> dict:
+    """LightGBM settings no tuning changes: seed, threads, silence, run-to-run determinism."""
+    return {
+        "random_state": seed,
+        "n_jobs": 2,
+        "verbose": -1,
+        "deterministic": True,
+        "force_row_wise": True,
+    }
+
+
+def catboost_fixed(seed: int) -> dict:
+    """CatBoost settings no tuning changes: seed, threads, silence, no files written."""
+    return {
+        "random_seed": seed,
+        "verbose": False,
+        "thread_count": 2,
+        "allow_writing_files": False,
+    }
+
+
 def learners(seed: int, task: str = "churn") -> dict[str, Callable[[], BaseEstimator]]:
     """Every model of the benchmark, as factories (a fresh, seeded estimator per call)."""
     from catboost import CatBoostClassifier
@@ -175,15 +201,12 @@ def learners(seed: int, task: str = "churn") -> dict[str, Callable[[], BaseEstim
 
     direction = 1 if task == "churn" else -1
 
-    def impute_scale():
-        return [SimpleImputer(strategy="median", add_indicator=True), StandardScaler()]
-
     return {
         "prevalence": Prevalence,
         "recency rule": lambda: RecencyRule(direction=direction),
         "RFM score": lambda: RFMScore(churn=task == "churn"),
         "logistic regression": lambda: make_pipeline(
-            *impute_scale(),
+            *imputed_scaled(),
             LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed),
         ),
         "logistic regression + SMOTE": lambda: ImbPipeline(
@@ -227,23 +250,16 @@ def learners(seed: int, task: str = "churn") -> dict[str, Callable[[], BaseEstim
             subsample=0.8,
             subsample_freq=1,
             colsample_bytree=0.8,
-            random_state=seed,
-            n_jobs=2,
-            verbose=-1,
-            deterministic=True,
-            force_row_wise=True,
+            **lightgbm_fixed(seed),
         ),
         "CatBoost": lambda: CatBoostClassifier(
             iterations=300,
             learning_rate=0.08,
             depth=6,
-            random_seed=seed,
-            verbose=False,
-            thread_count=2,
-            allow_writing_files=False,
+            **catboost_fixed(seed),
         ),
         "MLP": lambda: make_pipeline(
-            *impute_scale(),
+            *imputed_scaled(),
             MLPClassifier(
                 hidden_layer_sizes=(64, 32),
                 alpha=1e-3,

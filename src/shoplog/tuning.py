@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from shoplog import metrics as M
-from shoplog.models import TaskData
+from shoplog.models import TaskData, catboost_fixed, imputed_scaled, lightgbm_fixed
 
 
 def _lightgbm(trial, seed: int) -> BaseEstimator:
@@ -32,11 +32,7 @@ def _lightgbm(trial, seed: int) -> BaseEstimator:
         subsample_freq=1,
         colsample_bytree=trial.suggest_float("colsample_bytree", 0.4, 1.0),
         reg_lambda=trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
-        random_state=seed,
-        n_jobs=2,
-        verbose=-1,
-        deterministic=True,
-        force_row_wise=True,
+        **lightgbm_fixed(seed),
     )
 
 
@@ -48,22 +44,16 @@ def _catboost(trial, seed: int) -> BaseEstimator:
         learning_rate=trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
         depth=trial.suggest_int("depth", 3, 8),
         l2_leaf_reg=trial.suggest_float("l2_leaf_reg", 1.0, 20.0, log=True),
-        random_seed=seed,
-        verbose=False,
-        thread_count=2,
-        allow_writing_files=False,
+        **catboost_fixed(seed),
     )
 
 
 def _logistic(trial, seed: int) -> BaseEstimator:
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     return make_pipeline(
-        SimpleImputer(strategy="median", add_indicator=True),
-        StandardScaler(),
+        *imputed_scaled(),
         LogisticRegression(
             C=trial.suggest_float("C", 1e-3, 10.0, log=True),
             class_weight=trial.suggest_categorical("class_weight", [None, "balanced"]),
