@@ -117,3 +117,34 @@ def test_metric_per_anchor() -> None:
     anchors = ["a", "a", "a", "b", "b", "b"]
     per = M.by_group(M.roc_auc, y, p, anchors)
     assert per == {"a": 1.0, "b": 0.0}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 10), st.integers(0, 8)), min_size=3, max_size=40
+    ),
+    st.sampled_from([0.1, 0.2, 0.5, 1.0]),
+    st.integers(0, 10),
+)
+def test_vectorised_bootstrap_equals_each_metric_bootstrapped(rows, fraction, cut) -> None:
+    y = np.array([r[0] for r in rows], dtype=float)
+    p = np.array([r[1] for r in rows], dtype=float) / 10  # coarse: many tied scores
+    users = np.array([r[2] for r in rows])  # users at several rows
+    threshold = cut / 10
+    fast = M.bootstrap_benchmark(y, p, users, threshold, fraction, n_boot=30, seed=7)
+    single = {
+        "pr_auc": M.pr_auc,
+        "roc_auc": M.roc_auc,
+        "brier": M.brier,
+        "precision_at_k": lambda a, b, w: M.precision_at_k(a, b, fraction, w),
+        "recall_at_k": lambda a, b, w: M.recall_at_k(a, b, fraction, w),
+        "lift_at_k": lambda a, b, w: M.lift_at_k(a, b, fraction, w),
+        "f1": lambda a, b, w: M.f1_at(a, b, threshold, w),
+    }
+    assert set(fast) == set(single)
+    for name, metric in single.items():
+        slow = M.user_bootstrap(metric, y, p, users, n_boot=30, seed=7)
+        got = (fast[name].estimate, fast[name].low, fast[name].high)
+        want = (slow.estimate, slow.low, slow.high)
+        assert got == pytest.approx(want, nan_ok=True), name

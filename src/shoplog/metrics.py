@@ -160,13 +160,10 @@ def user_bootstrap(
     left out of the interval.
     """
     y, p, _ = _arrays(y, p)
-    _, codes = np.unique(np.asarray(users), return_inverse=True)
-    n_users = codes.max() + 1 if len(codes) else 0
-    rng = np.random.default_rng(seed)
+    codes, counts = _draw_counts(users, n_boot, seed)
     values = []
-    for _ in range(n_boot):
-        counts = np.bincount(rng.integers(0, n_users, n_users), minlength=n_users)
-        value = metric(y, p, counts[codes].astype("float64"))
+    for row in counts:
+        value = metric(y, p, row[codes].astype("float64"))
         if not math.isnan(value):
             values.append(value)
     estimate = metric(y, p, None)
@@ -205,3 +202,114 @@ def by_group(metric: Metric, y, p, groups) -> dict:
     y, p, _ = _arrays(y, p)
     groups = np.asarray(groups)
     return {g: metric(y[groups == g], p[groups == g], None) for g in np.unique(groups)}
+
+
+def _draw_counts(users, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's user code, and how often each user is drawn in each resample
+    (n_boot x users): every resample draws as many users as there are, with replacement.
+    """
+    _, codes = np.unique(np.asarray(users), return_inverse=True)
+    n_users = codes.max() + 1 if len(codes) else 0
+    rng = np.random.default_rng(seed)
+    counts = (
+        np.stack(
+            [
+                np.bincount(rng.integers(0, n_users, n_users), minlength=n_users)
+                for _ in range(n_boot)
+            ]
+        )
+        if n_boot
+        else np.zeros((0, n_users), dtype="int64")
+    )
+    return codes, counts
+
+
+def _ranking_metrics(
+    y: np.ndarray, p: np.ndarray, W: np.ndarray, threshold: float, fraction: float
+) -> dict[str, np.ndarray]:
+    """Every benchmark metric for each row of weights ``W`` (resamples x rows), in one pass.
+
+    Rows are sorted by score once; weights are summed per block of tied scores, and
+    each metric is read off the cumulative sums, with the same conventions as the
+    single metrics above (step-wise average precision, tied-score trapezoid ROC,
+    fair ties at the K-th score).
+    """
+    order = np.argsort(-p, kind="stable")
+    ps, ys = p[order], y[order]
+    Ws = W[:, order]
+    starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
+    pos = np.add.reduceat(Ws * ys, starts, axis=1)
+    neg = np.add.reduceat(Ws * (1 - ys), starts, axis=1)
+    tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    P, N = tp[:, -1], fp[:, -1]
+    total = P + N
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        ap = np.where(P > 0, (pos * precision).sum(axis=1) / P, np.nan)
+        roc = np.where((P > 0) & (N > 0), (neg * (tp - pos / 2)).sum(axis=1) / (P * N), np.nan)
+        brier = (W * (p - y) ** 2).sum(axis=1) / W.sum(axis=1)
+        pred = p >= threshold
+        tp_t = W @ (y * pred)
+        fp_t = W @ ((1 - y) * pred)
+        f1 = np.where(tp_t > 0, 2 * tp_t / (tp_t + fp_t + P), 0.0)
+        # top K with fair ties: the block holding the K-th unit of weight is shared
+        k = np.ceil(fraction * total - 1e-9)
+        cum_w = tp + fp
+        hits = np.empty(len(W))
+        for i in range(len(W)):
+            b = min(int(np.searchsorted(cum_w[i], k[i] - 1e-9)), cum_w.shape[1] - 1)
+            before_w = cum_w[i, b - 1] if b else 0.0
+            before_p = tp[i, b - 1] if b else 0.0
+            block = cum_w[i, b] - before_w
+            share = min(1.0, (k[i] - before_w) / block) if block > 0 else 0.0
+            hits[i] = before_p + share * pos[i, b]
+        precision_k = np.where(k > 0, hits / k, np.nan)
+        recall_k = np.where(P > 0, hits / P, np.nan)
+        lift_k = np.where(P > 0, precision_k / (P / total), np.nan)
+    return {
+        "pr_auc": ap,
+        "roc_auc": roc,
+        "brier": brier,
+        "precision_at_k": precision_k,
+        "recall_at_k": recall_k,
+        "lift_at_k": lift_k,
+        "f1": f1,
+    }
+
+
+def bootstrap_benchmark(
+    y,
+    p,
+    users,
+    threshold: float,
+    fraction: float = 0.2,
+    n_boot: int = 200,
+    seed: int = 42,
+    level: float = 0.95,
+    chunk: int = 25,
+) -> dict[str, Interval]:
+    """The benchmark's metrics with user-bootstrap intervals, all resamples at once.
+
+    Gives the same numbers as :func:`user_bootstrap` of each single metric (same seed,
+    same resamples) in a fraction of the time: the rows are sorted once, not once
+    per resample and metric. Resamples are processed ``chunk`` at a time to bound
+    memory (chunk x rows floats).
+    """
+    y, p, _ = _arrays(y, p)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"top-K fraction must be in (0, 1], got {fraction}")
+    codes, counts = _draw_counts(users, n_boot, seed)
+    point = _ranking_metrics(y, p, np.ones((1, len(y))), threshold, fraction)
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in point}
+    for start in range(0, n_boot, chunk):
+        W = counts[start : start + chunk][:, codes].astype("float64")
+        for name, values in _ranking_metrics(y, p, W, threshold, fraction).items():
+            draws[name].append(values)
+    tail = (1 - level) / 2 * 100
+    out = {}
+    for name, estimate in point.items():
+        values = np.concatenate(draws[name]) if draws[name] else np.array([])
+        values = values[~np.isnan(values)]
+        low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
+        out[name] = Interval(float(estimate[0]), float(low), float(high))
+    return out

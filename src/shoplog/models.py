@@ -277,18 +277,8 @@ def learners(seed: int, task: str = "churn") -> dict[str, Callable[[], BaseEstim
 
 def evaluate(y, p, users, threshold: float, top_k: float, n_boot: int, seed: int) -> dict:
     """Test metrics with user-level bootstrap intervals (PR-AUC first: the primary metric)."""
-    defs = {
-        "pr_auc": M.pr_auc,
-        "roc_auc": M.roc_auc,
-        "brier": M.brier,
-        "precision_at_k": lambda y_, p_, w: M.precision_at_k(y_, p_, top_k, w),
-        "recall_at_k": lambda y_, p_, w: M.recall_at_k(y_, p_, top_k, w),
-        "lift_at_k": lambda y_, p_, w: M.lift_at_k(y_, p_, top_k, w),
-        "f1": lambda y_, p_, w: M.f1_at(y_, p_, threshold, w),
-    }
     out = {}
-    for name, metric in defs.items():
-        ci = M.user_bootstrap(metric, y, p, users, n_boot=n_boot, seed=seed)
+    for name, ci in M.bootstrap_benchmark(y, p, users, threshold, top_k, n_boot, seed).items():
         out[name], out[f"{name}_low"], out[f"{name}_high"] = ci.estimate, ci.low, ci.high
     return out
 
