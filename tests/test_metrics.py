@@ -102,6 +102,18 @@ def test_gains_run_from_nothing_to_everything_and_never_fall() -> None:
     assert np.interp(rate, share, found) == pytest.approx(1.0, abs=0.02)
 
 
+@given(
+    st.lists(st.tuples(st.integers(0, 1), st.integers(0, 6)), min_size=1, max_size=60),
+    st.integers(2, 23),
+)
+def test_gains_equal_recall_at_k_at_every_share_with_ties(rows, points) -> None:
+    y = np.array([r[0] for r in rows], dtype=float)
+    p = np.array([r[1] for r in rows], dtype=float) / 6  # few distinct scores: many ties
+    share, found = M.gains(y, p, points)
+    expected = [0.0] + [M.recall_at_k(y, p, s) for s in share[1:]]
+    np.testing.assert_allclose(found, expected, atol=1e-12)
+
+
 def test_calibration_of_calibrated_scores_follows_the_diagonal() -> None:
     rng = np.random.default_rng(2)
     p = rng.random(20_000)

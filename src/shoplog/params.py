@@ -223,6 +223,21 @@ class TargetingParams(_Section):
     top_k_fraction: float = Field(default=0.2, gt=0, le=1)
 
 
+class ModelParams(_Section):
+    """The churn and purchase benchmark: intervals, tuning budgets, calibration."""
+
+    # bootstrap resamples (of users) behind every 95% interval
+    n_boot: int = Field(default=200, ge=10)
+    # the models in the benchmark (empty: all of them)
+    learners: list[str] = Field(default_factory=list)
+    # models tuned with Optuna TPE on validation, trials per study and a time stop (seconds)
+    tuned: list[str] = Field(default_factory=lambda: ["LightGBM", "logistic regression"])
+    n_trials: int = Field(default=20, ge=1)
+    timeout_seconds: float | None = Field(default=900, gt=0)
+    # how the chosen models' probabilities are calibrated on validation
+    calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
+
+
 class EngineParams(_Section):
     """The engine that scans the log (Ibis backend and its resources)."""
 
@@ -248,6 +263,7 @@ class Params(_Section):
     seasonality: SeasonalityParams = Field(default_factory=SeasonalityParams)
     journeys: JourneyParams = Field(default_factory=JourneyParams)
     targeting: TargetingParams = Field(default_factory=TargetingParams)
+    models: ModelParams = Field(default_factory=ModelParams)
     engine: EngineParams = Field(default_factory=EngineParams)
 
     @model_validator(mode="after")
