@@ -119,6 +119,7 @@ class Surrogate:
     tree: DecisionTreeClassifier
     fidelity: float
     agreement_positive: float
+    medians: pd.Series
 
 
 def surrogate(
@@ -142,7 +143,38 @@ def surrogate(
         tree,
         float(np.mean(predicted == decisions_check)),
         float(np.mean(predicted[positive] == 1)) if positive.any() else float("nan"),
+        medians,
     )
+
+
+def leaf_rules(sur: Surrogate, X: pd.DataFrame, decisions: np.ndarray) -> pd.DataFrame:
+    """One row per leaf of the surrogate: its rule, the share of ``X`` rows it holds, the
+    share of them the model flags, and the tree's decision there."""
+    tree = sur.tree.tree_
+    names = list(X.columns)
+    filled = X.fillna(sur.medians)
+    leaf_of = sur.tree.apply(filled)
+    rows = []
+
+    def walk(node: int, conditions: list[str]) -> None:
+        if tree.children_left[node] == tree.children_right[node]:  # a leaf
+            mask = leaf_of == node
+            flagged = float(np.mean(decisions[mask])) if mask.any() else float("nan")
+            rows.append(
+                {
+                    "rule": " and ".join(conditions) or "(all rows)",
+                    "share": float(mask.mean()),
+                    "flagged": flagged,
+                    "decision": sur.tree.classes_[int(np.argmax(tree.value[node][0]))],
+                }
+            )
+            return
+        name, cut = names[tree.feature[node]], tree.threshold[node]
+        walk(tree.children_left[node], [*conditions, f"{name} <= {cut:.4g}"])
+        walk(tree.children_right[node], [*conditions, f"{name} > {cut:.4g}"])
+
+    walk(0, [])
+    return pd.DataFrame(rows)
 
 
 def correlated_clusters(X: pd.DataFrame, threshold: float) -> pd.Series:

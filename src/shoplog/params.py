@@ -238,6 +238,21 @@ class ModelParams(_Section):
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
 
 
+class ExplainParams(_Section):
+    """How the kept models are explained."""
+
+    # test rows (sampled with the seed) whose SHAP values make the global plots
+    sample_rows: int = Field(default=2000, ge=50)
+    # dependence plots are drawn for this many top features
+    top_features: int = Field(default=3, ge=1)
+    # depth of the surrogate decision tree
+    surrogate_depth: int = Field(default=3, ge=1, le=6)
+    # features whose |Spearman correlation| exceeds 1 - this are clustered together
+    cluster_threshold: float = Field(default=0.3, gt=0, lt=1)
+    # reasons (largest positive SHAP values) listed per scored customer
+    reasons: int = Field(default=3, ge=1)
+
+
 class EngineParams(_Section):
     """The engine that scans the log (Ibis backend and its resources)."""
 
@@ -264,6 +279,7 @@ class Params(_Section):
     journeys: JourneyParams = Field(default_factory=JourneyParams)
     targeting: TargetingParams = Field(default_factory=TargetingParams)
     models: ModelParams = Field(default_factory=ModelParams)
+    explain: ExplainParams = Field(default_factory=ExplainParams)
     engine: EngineParams = Field(default_factory=EngineParams)
 
     @model_validator(mode="after")

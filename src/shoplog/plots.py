@@ -42,3 +42,14 @@ def finish(
     fig.for_each_yaxis(lambda axis: axis.update(dtick=1) if axis.type == "log" else None)
     fig.for_each_xaxis(lambda axis: axis.update(dtick=1) if axis.type == "log" else None)
     return fig
+
+
+def legend_below(fig: go.Figure, height: int | None = None) -> go.Figure:
+    """A horizontal legend under the plot, so side-by-side panels keep their width."""
+    fig.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "xanchor": "left"},
+        margin={"b": 110},
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
