@@ -5,56 +5,23 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 import pytest
+from modeltables import FEATURES, churn_table
 
 from shoplog import metrics as M
 from shoplog import models
 
-FEATURES = ["days_since_last_event", "sessions_total", "spend_total", "views_7d", "noise"]
-
-
-def _table(n_users: int = 1200, seed: int = 0, shuffle: bool = False) -> pd.DataFrame:
-    """Users at three anchors (train, validation, test); churn depends on recency and activity."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for i, split in enumerate(("train", "validation", "test")):
-        recency = rng.exponential(10, n_users)
-        sessions = rng.poisson(5, n_users)
-        logit = 0.15 * recency - 0.4 * sessions - 0.5
-        churn = (rng.random(n_users) < 1 / (1 + np.exp(-logit))).astype(float)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "user_id": [f"u{u}" for u in range(n_users)],
-                    "anchor": pd.Timestamp("2020-01-01") + pd.Timedelta(weeks=6 * i),
-                    "split": split,
-                    "days_since_last_event": recency,
-                    "sessions_total": sessions,
-                    "spend_total": rng.gamma(2, 50, n_users) * (sessions > 2),
-                    "views_7d": rng.poisson(3, n_users) + (recency < 7) * 3,
-                    "noise": rng.normal(size=n_users),
-                    "dormant": churn,
-                }
-            )
-        )
-    table = pd.concat(frames, ignore_index=True)
-    if shuffle:
-        table["dormant"] = rng.permutation(table["dormant"].to_numpy())
-    table.loc[table.index[:7], "dormant"] = np.nan  # unlabelled rows are dropped and counted
-    return table
-
 
 def test_task_data_splits_and_counts_unlabelled_rows() -> None:
-    data = models.task_data(_table(), FEATURES, "dormant")
+    data = models.task_data(churn_table(), FEATURES, "dormant")
     assert data.dropped == {"train": 7, "validation": 0, "test": 0}
     assert len(data.y["train"]) == 1200 - 7 and len(data.y["test"]) == 1200
     with pytest.raises(ValueError, match=r"lacks columns \['orders_total'\]"):
-        models.task_data(_table(), [*FEATURES, "orders_total"], "dormant")
+        models.task_data(churn_table(), [*FEATURES, "orders_total"], "dormant")
 
 
 def test_models_beat_the_baselines_on_a_learnable_task() -> None:
-    data = models.task_data(_table(), FEATURES, "dormant")
+    data = models.task_data(churn_table(), FEATURES, "dormant")
     only = ["prevalence", "recency rule", "logistic regression", "LightGBM"]
     table, _ = models.benchmark(data, seed=1, only=only, n_boot=30)
     pr = table.set_index("model")["pr_auc"]
@@ -69,7 +36,7 @@ def test_models_beat_the_baselines_on_a_learnable_task() -> None:
 @pytest.mark.parametrize("name", ["logistic regression", "LightGBM", "random forest"])
 def test_shuffled_labels_score_about_the_prevalence(name: str) -> None:
     """Leakage sentinel: with labels shuffled, nothing can be learned."""
-    data = models.task_data(_table(shuffle=True), FEATURES, "dormant")
+    data = models.task_data(churn_table(shuffle=True), FEATURES, "dormant")
     fitted = models.fit_and_score(name, models.learners(3)[name], data)
     prevalence = data.y["test"].mean()
     assert M.pr_auc(data.y["test"], fitted.test) == pytest.approx(prevalence, abs=0.05)
@@ -97,7 +64,7 @@ class SpySMOTE:
 def test_smote_sees_training_rows_only() -> None:
     from imblearn.over_sampling import SMOTE
 
-    data = models.task_data(_table(), FEATURES, "dormant")
+    data = models.task_data(churn_table(), FEATURES, "dormant")
     factory = models.learners(0)["logistic regression + SMOTE"]
 
     def spied():
@@ -113,7 +80,7 @@ def test_smote_sees_training_rows_only() -> None:
 
 
 def test_threshold_comes_from_validation_only() -> None:
-    data = models.task_data(_table(), FEATURES, "dormant")
+    data = models.task_data(churn_table(), FEATURES, "dormant")
     factory = models.learners(0)["logistic regression"]
     fitted = models.fit_and_score("lr", factory, data)
     assert fitted.threshold == M.best_f1_threshold(data.y["validation"], fitted.validation)
@@ -124,7 +91,7 @@ def test_threshold_comes_from_validation_only() -> None:
 
 @pytest.mark.parametrize("name", ["random forest", "balanced bagging", "LightGBM", "CatBoost"])
 def test_the_same_seed_gives_the_same_scores(name: str) -> None:
-    data = models.task_data(_table(), FEATURES, "dormant")
+    data = models.task_data(churn_table(), FEATURES, "dormant")
     factory = models.learners(11)[name]
     a = models.fit_and_score(name, factory, data)
     b = models.fit_and_score(name, factory, data)
@@ -134,7 +101,7 @@ def test_the_same_seed_gives_the_same_scores(name: str) -> None:
 def test_tuning_is_seeded_uses_validation_and_records_its_history() -> None:
     from shoplog import tuning
 
-    data = models.task_data(_table(n_users=600), FEATURES, "dormant")
+    data = models.task_data(churn_table(n_users=600), FEATURES, "dormant")
     a = tuning.tune("LightGBM", data, seed=4, n_trials=4, timeout=None)
     b = tuning.tune("LightGBM", data, seed=4, n_trials=4, timeout=None)
     assert a.params == b.params and a.value == b.value
@@ -148,7 +115,7 @@ def test_tuning_is_seeded_uses_validation_and_records_its_history() -> None:
 
 
 def test_calibration_on_validation_fixes_probabilities_and_keeps_the_ranking() -> None:
-    data = models.task_data(_table(n_users=2000), FEATURES, "dormant")
+    data = models.task_data(churn_table(n_users=2000), FEATURES, "dormant")
     # class weights inflate the probabilities of the rarer class: miscalibrated on purpose
     raw = models.fit_and_score("lr", models.learners(0)["logistic regression"], data)
     cal = models.calibrated(raw, data)
