@@ -67,7 +67,7 @@ def test_a_changed_model_file_is_refused(kept, tmp_path: Path) -> None:
 def test_models_outside_the_project_folder_are_refused(kept, tmp_path: Path) -> None:
     _, _, folder = kept
     elsewhere = tmp_path / "models"
-    with pytest.raises(artifacts.ModelArtifactError, match="outside the project's models"):
+    with pytest.raises(artifacts.ModelArtifactError, match="not inside"):
         artifacts.load_model(folder / "churn.card.json", elsewhere)
     with pytest.raises(artifacts.ModelArtifactError, match="no model card"):
         artifacts.load_model(elsewhere / "churn.card.json", elsewhere)

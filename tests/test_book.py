@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import page_text
@@ -136,16 +138,17 @@ def test_a_log_too_short_for_the_splits_gets_a_visible_note(
 ) -> None:
     import shutil
 
-    other = ProjectPaths.create(built.data_dir, tmp_path / "build")
-    other.build_dir.mkdir(parents=True)
-    shutil.copy2(built.fingerprints_path, other.fingerprints_path)
-    args = ["run", "--profile", "ci", "--data-dir", str(built.data_dir)]
+    # a copy of the data: the chapter removes the (now stale) modelling table
+    other = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
+    shutil.copytree(built.data_dir, other.data_dir)
+    args = ["run", "--profile", "ci", "--data-dir", str(other.data_dir)]
     args += ["--build-dir", str(other.build_dir), "--only", "05_features"]
     args += ["--set", "splits.test_anchors=40"]
     assert cli.main(args) == 0
     executed = (other.stage_dir / "notebooks" / "05_features.ipynb").read_text()
     assert "cannot support anchors and out-of-time splits" in executed
     assert "splits.test_anchors" in executed
+    assert not other.dataset_path.exists() and built.dataset_path.exists()
 
 
 def test_seasonality_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
@@ -249,3 +252,114 @@ def test_behaviour_chapters_on_three_hours_of_real_log(rees46_csv: Path, tmp_pat
     glued = load_glued(paths.outputs_dir / "glued" / "04_journeys.json")
     assert glued["n_case_sessions"] > 4000 and 0 < glued["log_fitness"] <= 1
     assert load_glued(paths.outputs_dir / "glued" / "02_explore.json")["n_buyers"] > 0
+
+
+def test_models_chapter_quotes_the_saved_benchmark(built: ProjectPaths) -> None:
+    from shoplog import artifacts, tasks
+
+    page = page_text(built.html_dir / "notebooks" / "06_models.html")
+    glued = load_glued(built.outputs_dir / "glued" / "06_models.json")
+    models_dir = built.outputs_dir / "models"
+    table = pd.read_parquet(built.dataset_path)
+    for task, label in tasks.TASKS.items():
+        bench = pd.read_csv(models_dir / f"{task}_benchmark.csv").set_index("model")
+        card = artifacts.load_model(models_dir / f"{task}.card.json", models_dir).card
+        test = table[(table["split"] == "test") & table[label].notna()]
+        # the base rate model scores the base rate; every interval holds its estimate
+        assert bench.loc["prevalence", "pr_auc"] == pytest.approx(test[label].mean())
+        assert (
+            (bench["pr_auc_low"] <= bench["pr_auc"]) & (bench["pr_auc"] <= bench["pr_auc_high"])
+        ).all()
+        # the kept model is the boosted tree with the best *validation* PR-AUC
+        trees = bench[
+            bench["family"].isin(tasks.TREE_MODELS) & ~bench.index.str.endswith("(calibrated)")
+        ]
+        assert card.model == trees["validation_pr_auc"].idxmax() + " (calibrated)"
+        assert glued[f"{task}_kept_pr_auc"] == pytest.approx(bench.loc[card.model, "pr_auc"])
+        assert card.metrics["pr_auc"] == pytest.approx(bench.loc[card.model, "pr_auc"])
+        assert glued[f"{task}_rows_test"] == len(test)
+    assert (
+        f"reaches a test PR-AUC of {glued['churn_kept_pr_auc']:.3f} "
+        f"[{glued['churn_kept_pr_auc_low']:.3f}, {glued['churn_kept_pr_auc_high']:.3f}]" in page
+    )
+    html = (built.html_dir / "notebooks" / "06_models.html").read_text()
+    for title in (
+        "Test PR-AUC with 95% user-bootstrap intervals",
+        "Cumulative gains",
+        "Optuna studies",
+        "Calibration on the test anchors",
+        "at each test anchor",
+    ):
+        assert title in html
+
+
+def test_explanations_chapter_and_model_cards(built: ProjectPaths) -> None:
+    from shoplog.explain import pseudonym
+
+    glued = load_glued(built.outputs_dir / "glued" / "07_explanations.json")
+    page = page_text(built.html_dir / "notebooks" / "07_explanations.html")
+    table = pd.read_parquet(built.dataset_path)
+    test_users = set(table.loc[table["split"] == "test", "user_id"].astype(str))
+    names = {pseudonym(u, 42) for u in test_users}
+    for kind in ("high_risk", "borderline", "safe"):
+        assert glued[f"{kind}_name"] in names
+        assert f"**{glued[f'{kind}_name']}**" not in page  # bold markers were rendered
+        assert glued[f"{kind}_name"] in page
+    assert glued["high_risk_p"] >= glued["borderline_p"] >= glued["safe_p"]
+    assert not any(u in page for u in list(test_users)[:200])  # ids are never published
+    assert 0.5 <= glued["surrogate_fidelity"] <= 1
+    assert 1 <= glued["n_selected"] < glued["n_all"]
+    assert f"takes the same decision as the model on {glued['surrogate_fidelity']:.1%}" in page
+    cards = page_text(built.html_dir / "notebooks" / "08_model_cards.html")
+    card = json.loads((built.outputs_dir / "models" / "churn.card.json").read_text())
+    assert card["sha256"][:16] in cards and card["model"] in cards
+
+
+def test_score_command_ranks_the_score_anchor_as_the_models_do(built: ProjectPaths, capsys) -> None:
+    from shoplog import artifacts
+    from shoplog.ingest import resolve_source
+    from shoplog.params import load_params
+    from shoplog.splits import Timeline
+
+    anchor = Timeline.from_json(built.timeline_path).score_anchor
+    raw = resolve_source(load_params("ci"), built)
+    before = raw.read_bytes()
+    out = built.outputs_dir / "scores" / "test.csv"
+    args = ["score", "--profile", "ci", "--data-dir", str(built.data_dir), "--log", str(raw)]
+    assert cli.main([*args, "--anchor", anchor.date().isoformat(), "--out", str(out)]) == 0
+    assert raw.read_bytes() == before  # the raw log is only read
+    scores = pd.read_csv(out, dtype={"user_id": str})
+    # the same users and the same probabilities as the modelling table's score rows
+    table = pd.read_parquet(built.dataset_path)
+    rows = table[table["split"] == "score"].reset_index(drop=True)
+    models_dir = built.outputs_dir / "models"
+    churn = artifacts.load_model(models_dir / "churn.card.json", models_dir)
+    expected = pd.Series(churn.predict(rows), index=rows["user_id"].astype(str))
+    assert set(scores["user_id"]) == set(expected.index)
+    got = scores.set_index("user_id")["churn_probability"]
+    np.testing.assert_allclose(got, expected.reindex(got.index), atol=1e-6)
+    assert (np.diff(scores["churn_probability"]) <= 0).all()
+    assert list(scores["rank"]) == list(range(1, len(scores) + 1))
+    assert scores["purchase_probability"].between(0, 1).all()
+    flagged = scores[scores["churn_flag"]]
+    assert flagged["churn_reasons"].str.contains(r"\(\+\d", regex=True).all()
+    printed = capsys.readouterr().out
+    assert f"{len(scores):,} users scored at {anchor.date()}" in printed
+    assert "first seen after the anchor" in printed
+
+
+def test_score_command_refuses_what_it_cannot_serve(built: ProjectPaths, capsys, tmp_path) -> None:
+    from shoplog.ingest import resolve_source
+    from shoplog.params import load_params
+
+    raw = resolve_source(load_params("ci"), built)
+    base = ["score", "--profile", "ci", "--data-dir", str(built.data_dir), "--log", str(raw)]
+    assert cli.main([*base, "--anchor", "2019-01-01"]) == 1
+    assert "no user has an event in the 30 days before 2019-01-01" in capsys.readouterr().err
+    elsewhere = tmp_path / "models"
+    elsewhere.mkdir()
+    for name in ("churn.card.json", "churn.joblib"):
+        (elsewhere / name).write_bytes((built.outputs_dir / "models" / name).read_bytes())
+    assert cli.main([*base, "--anchor", "2020-01-25", "--model", str(elsewhere)]) == 1
+    assert "the project's own output folder" in capsys.readouterr().err
+    assert cli.main([*base, "--anchor", "25/01/2020"]) == 2

@@ -54,6 +54,8 @@ class ModelCard:
     data_fingerprint: str
     seed: int
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    # the parameter sections that define the features (scoring computes them the same way)
+    feature_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     libraries: dict[str, str] = field(default_factory=dict)
     file: str = ""
     sha256: str = ""
@@ -152,15 +154,16 @@ def check_contract(card: ModelCard, table: pd.DataFrame, where: str) -> pd.DataF
     return table[card.features]
 
 
-def load_model(card_path: str | Path, models_dir: str | Path) -> LoadedModel:
-    """Load the model a card describes, from ``models_dir`` only, checksum verified."""
-    folder = Path(models_dir).resolve()
+def load_model(card_path: str | Path, trusted_dir: str | Path) -> LoadedModel:
+    """Load the model a card describes, only from inside ``trusted_dir`` (the project's
+    outputs), only when the file's checksum is the card's."""
+    folder = Path(trusted_dir).resolve()
     card_file = Path(card_path).resolve()
     if not card_file.is_relative_to(folder):
         raise ModelArtifactError(
-            f"{card_path} is outside the project's models folder ({folder}); models are "
-            "loaded only from there (a serialized model runs code when loaded): train it "
-            "with the models chapter, or copy it there knowingly"
+            f"{card_path} is not inside {folder}, the project's own output folder; models "
+            "are loaded only from there (a serialized model runs code when loaded): train "
+            "it with the models chapter, or copy it there knowingly"
         )
     if not card_file.exists():
         raise ModelArtifactError(

@@ -1,4 +1,4 @@
-"""The command line: ``shoplog run|build|book|ingest|generate``.
+"""The command line: ``shoplog run|build|book|ingest|score|generate``.
 
 Examples::
 
@@ -6,6 +6,7 @@ Examples::
     shoplog book --profile ci                       # the tests' tiny profile
     shoplog run --set study.end_date=2020-03-01     # other dates, same code
     shoplog ingest --profile rees46                 # just the data step
+    shoplog score --log new.csv --anchor 2020-07-01 # rank a new log's users with the models
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from shoplog.artifacts import ModelArtifactError
 from shoplog.ingest import IngestError
 from shoplog.params import ParamsError, load_params
 from shoplog.paths import ProjectPaths
 from shoplog.runner import RunError, build_book, prepare_data, run_chapters
+from shoplog.scoring import ScoringError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +48,22 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, parents=[common], help=helptext, description=helptext)
         if name in ("run", "book"):
             cmd.add_argument("--only", nargs="+", help="execute only these chapters (e.g. 01_data)")
+    sc = sub.add_parser(
+        "score",
+        parents=[common],
+        help="rank the users of a log at an anchor date with the trained models",
+        description="Compute features at --anchor from --log (with the profile's column "
+        "mapping) and write users ranked by churn probability, with purchase probability "
+        "and the top SHAP reasons, to the outputs folder.",
+    )
+    sc.add_argument("--log", required=True, help="the event log to score (CSV, CSV.gz, Parquet)")
+    sc.add_argument("--anchor", required=True, help="the scoring date, YYYY-MM-DD (00:00 UTC)")
+    sc.add_argument(
+        "--model",
+        help="a model card or a folder of cards inside the outputs folder "
+        "(default: data/outputs/models)",
+    )
+    sc.add_argument("--out", help="the CSV to write (default: data/outputs/scores/...)")
     gen = sub.add_parser("generate", help="write a synthetic shop log (Parquet)")
     gen.add_argument("output", help="the Parquet file to write")
     gen.add_argument("--preset", default="default", choices=["tiny", "default", "large"])
@@ -70,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{params.study.start_date} to {params.study.end_date}",
             flush=True,
         )
+        if args.command == "score":
+            return _score(args, params, paths)
         if args.command in ("ingest", "run", "book"):
             prepare_data(params, paths, force=args.force and args.command == "ingest")
         if args.command in ("run", "book"):
@@ -79,7 +100,34 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (IngestError, RunError) as exc:
+    except (IngestError, RunError, ScoringError, ModelArtifactError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _score(args: argparse.Namespace, params, paths: ProjectPaths) -> int:
+    """Run ``shoplog score`` and print what was scored, left out and dropped."""
+    import datetime as dt
+
+    from shoplog.scoring import score
+
+    try:
+        anchor = dt.date.fromisoformat(args.anchor)
+    except ValueError:
+        print(f"error: --anchor {args.anchor!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    summary = score(params, paths, args.log, anchor, args.model, args.out)
+    if summary.quality is not None:
+        q = summary.quality
+        drops = ", ".join(f"{k} {v:,}" for k, v in q.drops.items() if v) or "none"
+        print(f"log: {q.rows_read:,} rows read, dropped: {drops}")
+    for task, model in summary.models.items():
+        print(f"{task} model: {model}")
+    left = ", ".join(f"{k}: {v:,}" for k, v in summary.not_scored.items())
+    print(
+        f"{summary.scored:,} users scored at {anchor} ({left}; {summary.short_history:,} "
+        "scored users have less history than the longest feature window)"
+    )
+    print(f"ranked list -> {summary.path}")
     return 0

@@ -9,6 +9,7 @@ their ids.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,12 @@ def shap_values(model, X: pd.DataFrame) -> Shap:
 
     tree = raw_model(model)
     explainer = shap.TreeExplainer(tree)
-    values = np.asarray(explainer.shap_values(X))
+    with warnings.catch_warnings():
+        # shap announces a change of its LightGBM output format; the shapes are handled below
+        warnings.filterwarnings(
+            "ignore", message=".*output has changed to a list", category=UserWarning
+        )
+        values = np.asarray(explainer.shap_values(X))
     base = np.ravel(explainer.expected_value)
     if values.ndim == 3:  # (rows, features, classes): keep the positive class
         values, base = values[..., 1], base[1:]

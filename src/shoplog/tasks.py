@@ -140,7 +140,11 @@ def hyperparameters(result: TaskResult) -> dict:
 
 
 def model_card(
-    result: TaskResult, seed: int, calibration: str, top_k: float
+    result: TaskResult,
+    seed: int,
+    calibration: str,
+    top_k: float,
+    feature_settings: dict[str, dict] | None = None,
 ) -> artifacts.ModelCard:
     """The card of the kept model: contract, threshold, metrics and provenance."""
     data, kept = result.data, result.kept
@@ -175,5 +179,6 @@ def model_card(
         data_fingerprint=artifacts.data_fingerprint(data.X["train"], data.y["train"]),
         seed=seed,
         hyperparameters=hyperparameters(result),
+        feature_settings=feature_settings or {},
         libraries=artifacts.library_versions(),
     )
