@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.installed
 
-.PHONY: book test env sysdeps lint lock clean bench bench-features bench-journeys
+.PHONY: book test env sysdeps lint lock clean bench bench-features bench-journeys bench-models
 
 book: env sysdeps  ## build the book on the embedded default data -> _build/html/index.html
 	$(BIN)/shoplog book --profile $(PROFILE)
@@ -59,3 +59,6 @@ bench-journeys: env
 
 clean:
 	rm -rf _build data/processed/* data/outputs/*
+
+bench-models: env
+	$(BIN)/python bench/models.py --dataset data/processed/dataset.parquet

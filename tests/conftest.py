@@ -23,6 +23,13 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
+def shared_data_or_none() -> Path | None:
+    """The shared datasets folder, or None when this checkout has no ../shared (the
+    test then checks the path that runs without it)."""
+    return SHARED_DATA if SHARED_DATA.exists() else None
+
+
+@pytest.fixture
 def rees46_csv(shared_data: Path) -> Path:
     path = shared_data / "rees46" / "2019-Oct-head.csv"
     if not path.exists():

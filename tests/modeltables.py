@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-FEATURES = ["days_since_last_event", "sessions_total", "spend_total", "views_7d", "noise"]
+FEATURES = [
+    "days_since_last_event",
+    "sessions_total",
+    "spend_total",
+    "views_7d",
+    "tenure_days",
+    "noise",
+]
 
 
 def churn_table(n_users: int = 1200, seed: int = 0, shuffle: bool = False) -> pd.DataFrame:
@@ -27,6 +34,7 @@ def churn_table(n_users: int = 1200, seed: int = 0, shuffle: bool = False) -> pd
                     "sessions_total": sessions,
                     "spend_total": rng.gamma(2, 50, n_users) * (sessions > 2),
                     "views_7d": rng.poisson(3, n_users) + (recency < 7) * 3,
+                    "tenure_days": recency + rng.gamma(2, 30, n_users),
                     "noise": rng.normal(size=n_users),
                     "dormant": churn,
                 }

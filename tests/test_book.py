@@ -363,3 +363,41 @@ def test_score_command_refuses_what_it_cannot_serve(built: ProjectPaths, capsys,
     assert cli.main([*base, "--anchor", "2020-01-25", "--model", str(elsewhere)]) == 1
     assert "the project's own output folder" in capsys.readouterr().err
     assert cli.main([*base, "--anchor", "25/01/2020"]) == 2
+
+
+def test_session_conversion_chapter_from_its_profile(
+    built: ProjectPaths, tmp_path: Path, shared_data_or_none
+) -> None:
+    """The extra chapter runs from a profile; its numbers agree with the engine's table."""
+    import shutil
+
+    from shoplog import conversion, engine
+
+    other = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
+    shutil.copytree(built.data_dir, other.data_dir)
+    uci = (
+        shared_data_or_none / "online_shoppers" / "online_shoppers_intention.csv"
+        if shared_data_or_none
+        else None
+    )
+    args = ["book", "--profile", "ci", "--data-dir", str(other.data_dir)]
+    args += ["--build-dir", str(other.build_dir), "--only", "09_conversion"]
+    args += ["--set", "book.extra_chapters=[notebooks/09_conversion]"]
+    args += ["--set", f"conversion.uci_path={uci or ''}"]
+    # the other chapters are not executed in this build folder: copy the executed ones
+    shutil.copytree(built.stage_dir / "notebooks", other.stage_dir / "notebooks")
+    assert cli.main(args) == 0
+    glued = load_glued(other.outputs_dir / "glued" / "09_conversion.json")
+    con = engine.connect()
+    table = con.execute(conversion.prefix_table(engine.read_events(con, other.events_path), 3, 30))
+    assert glued["n_sessions"] == len(table)
+    assert glued["rate"] == pytest.approx(table["converted"].mean())
+    page = page_text(other.html_dir / "notebooks" / "09_conversion.html")
+    assert f"{glued['n_sessions']:,} sessions reach 3 events" in page
+    assert "Further analyses" in page
+    if uci is None:
+        assert "comparison with the published results is skipped" in page
+    else:
+        assert glued["uci_rows"] == 12330
+        assert glued["uci_brf_roc_auc"] == pytest.approx(0.925, abs=0.015)
+        assert f"ROC-AUC of {glued['uci_brf_roc_auc']:.3f}" in page

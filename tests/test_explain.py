@@ -84,7 +84,7 @@ def test_selection_check_refits_on_fewer_features(data) -> None:
     check = explain.selection_check(
         result.kept.model, result.data, ["days_since_last_event", "sessions_total"], 0.2, 10, 0
     )
-    assert check.dropped == ["spend_total", "views_7d", "noise"]
+    assert check.dropped == ["spend_total", "views_7d", "tenure_days", "noise"]
     # the two real drivers keep most of the signal
     assert check.test_selected.estimate > check.test_all.estimate - 0.05
     assert check.test_all.low <= check.test_all.estimate <= check.test_all.high

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 from modeltables import FEATURES, churn_table
 
@@ -124,3 +125,69 @@ def test_calibration_on_validation_fixes_probabilities_and_keeps_the_ranking() -
     assert abs(cal.test.mean() - y.mean()) < abs(raw.test.mean() - y.mean())
     assert M.roc_auc(y, cal.test) == pytest.approx(M.roc_auc(y, raw.test))
     assert cal.threshold == M.best_f1_threshold(data.y["validation"], cal.validation)
+
+
+def _simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: int):
+    """Customers from the BG/NBD story: Poisson purchases until a coin-flip dropout;
+    ``dormant`` says whether the customer makes no purchase in the 30 days after T."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1 / alpha, n)
+    p = rng.beta(a, b, n)
+    T = rng.uniform(30, 120, n)
+    frequency, recency, dormant = np.zeros(n), np.zeros(n), np.ones(n)
+    for i in range(n):
+        t, alive = 0.0, True
+        while alive:
+            t += rng.exponential(1 / lam[i])
+            if t > T[i]:
+                dormant[i] = float(t > T[i] + 30)
+                break
+            frequency[i] += 1
+            recency[i] = t
+            alive = rng.random() >= p[i]
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "frequency": frequency,
+            "recency": recency,
+            "T": T,
+            "dormant": dormant,
+        }
+    )
+
+
+def test_bgnbd_p_alive_matches_pymc_marketing_and_recovers_the_story() -> None:
+    from pymc_marketing.clv import BetaGeoModel
+
+    data = _simulate_bgnbd(3000, r=0.6, alpha=4.0, a=0.8, b=2.5, seed=3)
+    model = BetaGeoModel(data=data)
+    with models._quiet():
+        model.fit(method="map", progressbar=False)
+    posterior = model.idata.posterior
+    params = {k: float(posterior[k].mean()) for k in ("r", "alpha", "a", "b")}
+    library = model.expected_probability_alive(data=data).mean(("chain", "draw")).to_numpy()
+    np.testing.assert_allclose(models.bgnbd_p_alive(params, data), library, atol=1e-6)
+    # the fit recovers the population it was simulated from (r / alpha: mean purchase rate)
+    assert params["r"] / params["alpha"] == pytest.approx(0.6 / 4.0, rel=0.2)
+    assert params["a"] / (params["a"] + params["b"]) == pytest.approx(0.8 / 3.3, rel=0.3)
+
+
+def test_bgnbd_baseline_ranks_the_inactive_as_churners() -> None:
+    sim = _simulate_bgnbd(3000, r=0.6, alpha=4.0, a=0.8, b=2.5, seed=4)
+    table = pd.DataFrame(
+        {
+            "user_id": sim["customer_id"].astype(str),
+            "anchor": pd.Timestamp("2020-01-01"),
+            "split": np.repeat(["train", "validation", "test"], 1000),
+            "tenure_days": sim["T"],
+            "days_since_last_event": np.where(
+                sim["frequency"] > 0, sim["T"] - sim["recency"], sim["T"]
+            ),
+            "sessions_total": sim["frequency"] + 1,
+            "dormant": sim["dormant"],
+        }
+    )
+    features = ["tenure_days", "days_since_last_event", "sessions_total"]
+    data = models.task_data(table, features, "dormant")
+    fitted = models.fit_and_score("bg", models.learners(0)["BG/NBD P(alive)"], data)
+    assert M.pr_auc(data.y["test"], fitted.test) > data.y["test"].mean() + 0.1

@@ -56,6 +56,25 @@ def test_run_skip_rerun_and_build(mini_project: ProjectPaths) -> None:
     assert "tag_hide-input" in page.read_text()
 
 
+def test_a_profile_adds_chapters_in_a_last_part(mini_project: ProjectPaths) -> None:
+    write_tiny_chapter(mini_project.root / "notebooks" / "02_extra.md")
+    plain = load_params("ci")
+    with_extra = load_params("ci", ["book.extra_chapters=[notebooks/02_extra]"])
+    assert [c.doc for c in chapters(mini_project)] == ["notebooks/01_tiny"]
+    prepare_data(with_extra, mini_project)
+    ran = run_chapters(with_extra, mini_project)
+    assert [d for d, s, _ in ran if s == "ran"] == ["notebooks/01_tiny", "notebooks/02_extra"]
+    html = build_book(mini_project, with_extra.book.extra_chapters)
+    index = (html / "notebooks" / "01_tiny.html").read_text()
+    assert "Further analyses" in index and "02_extra.html" in index
+    # the default book does not carry it: its executed copy is dropped from the stage
+    run_chapters(plain, mini_project)
+    html = build_book(mini_project)
+    assert not (html / "notebooks" / "02_extra.html").exists()
+    with pytest.raises(RunError, match="already has"):
+        chapters(mini_project, ["notebooks/01_tiny"])
+
+
 def test_failing_cell_stops_and_keeps_last_good_book(mini_project: ProjectPaths) -> None:
     params = load_params("ci")
     prepare_data(params, mini_project)

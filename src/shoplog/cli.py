@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("run", "book"):
             run_chapters(params, paths, only=args.only, force=args.force)
         if args.command in ("build", "book"):
-            build_book(paths)
+            build_book(paths, params.book.extra_chapters)
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -231,7 +231,9 @@ def selection_check(
     for est, cols in ((full, list(data.X["train"].columns)), (less, selected)):
         p_val = est.predict_proba(data.X["validation"][cols])[:, 1]
         p_test = est.predict_proba(data.X["test"][cols])[:, 1]
-        ci = M.user_bootstrap(M.pr_auc, data.y["test"], p_test, data.users["test"], n_boot, seed)
+        ci = M.bootstrap_benchmark(
+            data.y["test"], p_test, data.users["test"], 0.5, top_k, n_boot, seed
+        )["pr_auc"]
         out.append((M.pr_auc(data.y["validation"], p_val), ci))
     dropped = [c for c in data.X["train"].columns if c not in selected]
     return SelectionCheck(selected, dropped, out[0][0], out[1][0], out[0][1], out[1][1])

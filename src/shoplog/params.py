@@ -231,8 +231,8 @@ class ModelParams(_Section):
     # the models in the benchmark (empty: all of them)
     learners: list[str] = Field(default_factory=list)
     # models tuned with Optuna TPE on validation, trials per study and a time stop (seconds)
-    tuned: list[str] = Field(default_factory=lambda: ["LightGBM", "logistic regression"])
-    n_trials: int = Field(default=20, ge=1)
+    tuned: list[str] = Field(default_factory=lambda: ["LightGBM"])
+    n_trials: int = Field(default=12, ge=1)
     timeout_seconds: float | None = Field(default=900, gt=0)
     # how the chosen models' probabilities are calibrated on validation
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
@@ -251,6 +251,28 @@ class ExplainParams(_Section):
     cluster_threshold: float = Field(default=0.3, gt=0, lt=1)
     # reasons (largest positive SHAP values) listed per scored customer
     reasons: int = Field(default=3, ge=1)
+
+
+class ConversionParams(_Section):
+    """Session conversion: will a session that has shown k events buy before it ends?"""
+
+    # events of a session seen before it is scored
+    k: int = Field(default=3, ge=1)
+    # the last test_days days of sessions are the test set, validation_days before them
+    validation_days: int = Field(default=28, gt=0)
+    test_days: int = Field(default=28, gt=0)
+    # models in the benchmark (empty: all)
+    learners: list[str] = Field(default_factory=list)
+    # the UCI Online Shoppers file for the published comparison (empty: skipped)
+    uci_path: str | None = None
+    folds: int = Field(default=5, ge=2)
+
+
+class BookParams(_Section):
+    """What the book holds beyond the chapters of ``_toc.yml``."""
+
+    # chapters (notebooks/NN_name) a profile adds, in a last part "Further analyses"
+    extra_chapters: list[str] = Field(default_factory=list)
 
 
 class EngineParams(_Section):
@@ -280,6 +302,8 @@ class Params(_Section):
     targeting: TargetingParams = Field(default_factory=TargetingParams)
     models: ModelParams = Field(default_factory=ModelParams)
     explain: ExplainParams = Field(default_factory=ExplainParams)
+    conversion: ConversionParams = Field(default_factory=ConversionParams)
+    book: BookParams = Field(default_factory=BookParams)
     engine: EngineParams = Field(default_factory=EngineParams)
 
     @model_validator(mode="after")

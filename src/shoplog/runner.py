@@ -78,16 +78,24 @@ def toc_documents(paths: ProjectPaths) -> list[str]:
     return [Path(d).with_suffix("").as_posix() if Path(d).suffix else d for d in _toc_docs(toc)]
 
 
-def chapters(paths: ProjectPaths) -> list[Chapter]:
-    """The executable chapters (``notebooks/`` entries of the toc), in toc order."""
+EXTRA_CAPTION = "Further analyses"
+
+
+def chapters(paths: ProjectPaths, extra: list[str] | None = None) -> list[Chapter]:
+    """The executable chapters (``notebooks/`` entries of the toc) in toc order, then the
+    profile's ``book.extra_chapters`` (analyses a profile adds to the default book)."""
+    docs = [d for d in toc_documents(paths) if d.startswith("notebooks/")]
+    for doc in extra or []:
+        doc = Path(doc).with_suffix("").as_posix() if Path(doc).suffix else doc
+        if doc in docs:
+            raise RunError(f"book.extra_chapters lists {doc}, which _toc.yml already has")
+        docs.append(doc)
     found = []
-    for doc in toc_documents(paths):
-        if not doc.startswith("notebooks/"):
-            continue
+    for doc in docs:
         candidates = [paths.root / f"{doc}{s}" for s in CHAPTER_SUFFIXES]
         source = next((c for c in candidates if c.exists()), None)
         if source is None:
-            raise RunError(f"_toc.yml lists {doc}, but none of {candidates} exists")
+            raise RunError(f"{doc} is listed as a chapter, but none of {candidates} exists")
         found.append(Chapter(doc=doc, source=source))
     return found
 
@@ -264,7 +272,7 @@ def run_chapters(
     code = code_fingerprint()
     previous = prints.data
     results = []
-    todo = chapters(paths)
+    todo = chapters(paths, params.book.extra_chapters)
     for i, chapter in enumerate(todo, start=1):
         nb = jupytext.read(chapter.source)
         nb.metadata["kernelspec"] = KERNELSPEC
@@ -312,16 +320,27 @@ def run_chapters(
     return results
 
 
-def stage_book(paths: ProjectPaths) -> Path:
-    """Copy config, toc and narrative pages beside the executed notebooks; drop stale ones."""
+def stage_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
+    """Copy config, toc and narrative pages beside the executed notebooks; drop stale ones.
+
+    ``extra`` chapters (the profile's) are added to the staged toc as a last part.
+    """
     stage = paths.stage_dir
     stage.mkdir(parents=True, exist_ok=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(paths.root / name, stage / name)
+    shutil.copy2(paths.root / "_config.yml", stage / "_config.yml")
+    toc = yaml.safe_load((paths.root / "_toc.yml").read_text())
+    todo = chapters(paths, extra)
+    if extra:
+        docs = [c.doc for c in todo[len(todo) - len(extra) :]]
+        if "chapters" in toc:  # a toc without parts: its chapters become the first part
+            toc["parts"] = [{"chapters": toc.pop("chapters")}]
+        toc.setdefault("parts", []).append(
+            {"caption": EXTRA_CAPTION, "chapters": [{"file": d} for d in docs]}
+        )
+    (stage / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     if (stage / "book").exists():
         shutil.rmtree(stage / "book")
     shutil.copytree(paths.book_dir, stage / "book")
-    todo = chapters(paths)
     wanted = {c.name for c in todo}
     for nb in (stage / "notebooks").glob("*.ipynb"):
         if nb.stem not in wanted:
@@ -333,9 +352,9 @@ def stage_book(paths: ProjectPaths) -> Path:
     return stage
 
 
-def build_book(paths: ProjectPaths) -> Path:
+def build_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
     """Jupyter Book on the staged sources; the new HTML replaces the old only on success."""
-    stage = stage_book(paths)
+    stage = stage_book(paths, extra)
     out = paths.build_dir / "building"
     if out.exists():
         shutil.rmtree(out)

@@ -67,7 +67,7 @@ def run_task(
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; tasks: {list(TASKS)}")
     data = models.task_data(table, features, TASKS[task])
-    only = settings.learners or None
+    only = models.with_baselines(seed, task, settings.learners)
     bench, fitted = models.benchmark(data, seed, task, top_k, settings.n_boot, only, progress)
     rows = [bench]
     tuned: dict[str, tuning.Tuned] = {}

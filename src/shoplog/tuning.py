@@ -24,7 +24,7 @@ def _lightgbm(trial, seed: int) -> BaseEstimator:
     from lightgbm import LGBMClassifier
 
     return LGBMClassifier(
-        n_estimators=trial.suggest_int("n_estimators", 100, 600, step=50),
+        n_estimators=trial.suggest_int("n_estimators", 100, 500, step=50),
         learning_rate=trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
         num_leaves=trial.suggest_int("num_leaves", 8, 128, log=True),
         min_child_samples=trial.suggest_int("min_child_samples", 5, 200, log=True),
@@ -82,7 +82,7 @@ class Tuned:
 
 
 def tune(
-    name: str, data: TaskData, seed: int, n_trials: int = 30, timeout: float | None = 600
+    name: str, data: TaskData, seed: int, n_trials: int = 12, timeout: float | None = 900
 ) -> Tuned:
     """Search ``name``'s space with TPE for the best validation PR-AUC."""
     import optuna
