@@ -397,6 +397,8 @@ def test_session_conversion_chapter_from_its_profile(
     assert "Further analyses" in page
     if uci is None:
         assert "comparison with the published results is skipped" in page
+        html = (other.html_dir / "notebooks" / "09_conversion.html").read_text()
+        assert 'class="admonition note"' in html
     else:
         assert glued["uci_rows"] == 12330
         assert glued["uci_brf_roc_auc"] == pytest.approx(0.925, abs=0.015)

@@ -88,7 +88,17 @@ def prose(template: str) -> Any:
 
 
 def notice(text: str, kind: str = "note") -> Any:
-    """A visible admonition (``note``, ``warning``) for a section the data cannot support."""
-    from IPython.display import Markdown
+    """A visible admonition (``note``, ``warning``) for a section the data cannot support.
 
-    return Markdown(f"```{{{kind}}}\n{text}\n```")
+    Written as the theme's admonition HTML: Markdown outputs are rendered as CommonMark,
+    where a ``{note}`` directive would show as a code block.
+    """
+    import html
+
+    from IPython.display import HTML
+
+    title = {"note": "Note", "warning": "Warning"}.get(kind, kind.capitalize())
+    return HTML(
+        f'<div class="admonition {html.escape(kind)}">'
+        f'<p class="admonition-title">{title}</p><p>{html.escape(text)}</p></div>'
+    )
