@@ -207,6 +207,7 @@ def cross_validate(
             rows[name].append(
                 {
                     "pr_auc": M.pr_auc(yt, pt),
+                    "pr_auc_trapezoid": _trapezoid_pr_auc(yt, pt),
                     "roc_auc": M.roc_auc(yt, pt),
                     "brier": M.brier(yt, pt),
                     "f1": M.f1_at(yt, pt, f.threshold.value),
@@ -218,6 +219,15 @@ def cross_validate(
                 }
             )
     return {n: FoldScores(n, pd.DataFrame(r)) for n, r in rows.items()}
+
+
+def _trapezoid_pr_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """The area under the precision-recall curve by the trapezoid rule, the definition
+    some publications use (average precision is the step-wise area)."""
+    from sklearn.metrics import auc, precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(y, p)
+    return float(auc(recall, precision))
 
 
 def _recall(y: np.ndarray, p: np.ndarray, threshold: float) -> float:
