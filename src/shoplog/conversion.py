@@ -10,7 +10,6 @@ the published comparison, and benchmarked with stratified cross-validation.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,12 +250,3 @@ def summary_table(scores: dict[str, FoldScores]) -> pd.DataFrame:
             row[f"{metric}_sd"] = sd[metric]
         rows.append(row)
     return pd.DataFrame(rows).sort_values("pr_auc", ascending=False).reset_index(drop=True)
-
-
-def conversion_dates(table: pd.DataFrame) -> dict[str, dt.date]:
-    """First and last session start of each split (for the chapter's prose)."""
-    out = {}
-    for split, part in table.groupby("split"):
-        out[f"{split}_first"] = part["start"].min().date()
-        out[f"{split}_last"] = part["start"].max().date()
-    return out

@@ -185,20 +185,32 @@ def gains(y, p, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
     shares = np.linspace(0, 1, points)
     order = np.argsort(-p, kind="stable")
     ps, ys, ws = p[order], y[order], w[order]
-    _, starts = np.unique(-ps, return_index=True)
-    block_w = np.add.reduceat(ws, starts)
+    starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
     block_pos = np.add.reduceat(ws * ys, starts)
-    cum_w, cum_pos = np.cumsum(block_w), np.cumsum(block_pos)
+    cum_w, cum_pos = np.cumsum(np.add.reduceat(ws, starts)), np.cumsum(block_pos)
     k = np.ceil(shares * w.sum() - 1e-9)
-    # the block holding the K-th row; rows before it count fully, it counts in part
-    b = np.minimum(np.searchsorted(cum_w, k, side="left"), len(cum_w) - 1)
-    before_w = np.where(b > 0, cum_w[b - 1], 0.0)
-    before_pos = np.where(b > 0, cum_pos[b - 1], 0.0)
-    share_of_block = np.clip((k - before_w) / block_w[b], 0.0, 1.0)
-    hits = before_pos + share_of_block * block_pos[b]
+    hits = _hits_at(cum_w, cum_pos, block_pos, k)
     total = cum_pos[-1]
     found = hits / total if total else np.full_like(shares, np.nan)
     return shares, np.where(k > 0, found, 0.0)
+
+
+def _hits_at(
+    cum_w: np.ndarray, cum_pos: np.ndarray, block_pos: np.ndarray, k: np.ndarray
+) -> np.ndarray:
+    """Positive weight among the top ``k`` units of weight, with fair ties.
+
+    The inputs are per block of tied scores, best first: cumulative weight, cumulative
+    positive weight and the block's positive weight. Blocks before the one holding the
+    K-th unit count fully; that block counts with the share of it that fits in K.
+    """
+    b = np.minimum(np.searchsorted(cum_w, k - 1e-9), len(cum_w) - 1)
+    before_w = np.where(b > 0, cum_w[b - 1], 0.0)
+    before_pos = np.where(b > 0, cum_pos[b - 1], 0.0)
+    block_w = cum_w[b] - before_w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(block_w > 0, np.clip((k - before_w) / block_w, 0.0, 1.0), 0.0)
+    return before_pos + share * block_pos[b]
 
 
 def calibration(y, p, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -270,14 +282,7 @@ def _ranking_metrics(
         # top K with fair ties: the block holding the K-th unit of weight is shared
         k = np.ceil(fraction * total - 1e-9)
         cum_w = tp + fp
-        hits = np.empty(len(W))
-        for i in range(len(W)):
-            b = min(int(np.searchsorted(cum_w[i], k[i] - 1e-9)), cum_w.shape[1] - 1)
-            before_w = cum_w[i, b - 1] if b else 0.0
-            before_p = tp[i, b - 1] if b else 0.0
-            block = cum_w[i, b] - before_w
-            share = min(1.0, (k[i] - before_w) / block) if block > 0 else 0.0
-            hits[i] = before_p + share * pos[i, b]
+        hits = np.array([_hits_at(cum_w[i], tp[i], pos[i], k[i : i + 1])[0] for i in range(len(W))])
         precision_k = np.where(k > 0, hits / k, np.nan)
         recall_k = np.where(P > 0, hits / P, np.nan)
         lift_k = np.where(P > 0, precision_k / (P / total), np.nan)

@@ -8,8 +8,11 @@ rows passed to ``fit``: training rows. Every random step takes the seed.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +32,8 @@ from sklearn.tree import DecisionTreeClassifier
 from shoplog import metrics as M
 
 SPLITS = ("train", "validation", "test")
+# the suffix of a model's name once its probabilities are calibrated
+CALIBRATED = " (calibrated)"
 
 
 @dataclass(frozen=True)
@@ -194,27 +199,20 @@ class BGNBDAlive(ScoreRates):
         return 1 - alive if self.churn else alive
 
 
-def _quiet():
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
     """Silence pymc and pytensor's compile messages and warnings while fitting."""
-    import contextlib
-    import logging
-    import warnings
-
-    @contextlib.contextmanager
-    def quiet():
-        loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "pymc_marketing")]
-        levels = [lg.level for lg in loggers]
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
-
-    return quiet()
+    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "pymc_marketing")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 class RFMScore(ClassifierMixin, BaseEstimator):
@@ -508,4 +506,4 @@ def calibrated(fitted: Fitted, data: TaskData, method: str = "sigmoid") -> Fitte
     p_val = model.predict_proba(data.X["validation"])[:, 1]
     p_test = model.predict_proba(data.X["test"])[:, 1]
     threshold = M.best_f1_threshold(data.y["validation"], p_val)
-    return Fitted(f"{fitted.name} (calibrated)", model, threshold, p_val, p_test)
+    return Fitted(fitted.name + CALIBRATED, model, threshold, p_val, p_test)

@@ -102,3 +102,46 @@ def notice(text: str, kind: str = "note") -> Any:
         f'<div class="admonition {html.escape(kind)}">'
         f'<p class="admonition-title">{title}</p><p>{html.escape(text)}</p></div>'
     )
+
+
+# benchmark columns shown in the book: (heading, column of the benchmark table, format)
+BENCHMARK_COLUMNS = [
+    ("Model", "model", None),
+    ("Validation PR-AUC", "validation_pr_auc", "{:.3f}"),
+    ("Test PR-AUC", "pr_auc", "{:.3f}"),
+    ("95% interval", None, None),
+    ("ROC-AUC", "roc_auc", "{:.3f}"),
+    ("Brier", "brier", "{:.4f}"),
+    ("P@K", "precision_at_k", "{:.1%}"),
+    ("R@K", "recall_at_k", "{:.1%}"),
+    ("Lift@K", "lift_at_k", "{:.2f}"),
+    ("F1", "f1", "{:.3f}"),
+    ("Threshold", "threshold", "{:.3f}"),
+]
+
+
+def benchmark_table(table: pd.DataFrame, kept: str | None = None, drop: tuple = ()) -> Any:
+    """A benchmark table (``models.benchmark`` rows) for the book: test PR-AUC with its
+    interval, the other metrics, ``kept`` in bold; headings in ``drop`` left out."""
+    out = pd.DataFrame(
+        {
+            heading: (
+                table[column]
+                if column
+                else [
+                    f"[{lo:.3f}, {hi:.3f}]"
+                    for lo, hi in zip(table["pr_auc_low"], table["pr_auc_high"], strict=True)
+                ]
+            )
+            for heading, column, _ in BENCHMARK_COLUMNS
+            if heading not in drop
+        }
+    )
+    formats = {h: f for h, _, f in BENCHMARK_COLUMNS if f and h not in drop}
+    return (
+        styled(out, formats)
+        .apply(lambda r: ["font-weight: bold" if r["Model"] == kept else "" for _ in r], axis=1)
+        .set_properties(**{"font-size": "0.8em"})
+        .set_properties(subset=["95% interval"], **{"white-space": "nowrap"})
+        .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.4em;"}])
+    )

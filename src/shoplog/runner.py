@@ -75,7 +75,12 @@ def _toc_docs(node: Any) -> list[str]:
 def toc_documents(paths: ProjectPaths) -> list[str]:
     """Every document of ``_toc.yml``, in reading order."""
     toc = yaml.safe_load((paths.root / "_toc.yml").read_text())
-    return [Path(d).with_suffix("").as_posix() if Path(d).suffix else d for d in _toc_docs(toc)]
+    return [_doc_name(d) for d in _toc_docs(toc)]
+
+
+def _doc_name(doc: str) -> str:
+    """A toc document without its suffix (``notebooks/01_data.md`` -> ``notebooks/01_data``)."""
+    return Path(doc).with_suffix("").as_posix() if Path(doc).suffix else doc
 
 
 EXTRA_CAPTION = "Further analyses"
@@ -85,8 +90,7 @@ def chapters(paths: ProjectPaths, extra: list[str] | None = None) -> list[Chapte
     """The executable chapters (``notebooks/`` entries of the toc) in toc order, then the
     profile's ``book.extra_chapters`` (analyses a profile adds to the default book)."""
     docs = [d for d in toc_documents(paths) if d.startswith("notebooks/")]
-    for doc in extra or []:
-        doc = Path(doc).with_suffix("").as_posix() if Path(doc).suffix else doc
+    for doc in map(_doc_name, extra or []):
         if doc in docs:
             raise RunError(f"book.extra_chapters lists {doc}, which _toc.yml already has")
         docs.append(doc)

@@ -25,7 +25,7 @@ TASK_TITLES = {"churn": "Churn (dormant in the horizon)", "purchase": "Purchase 
 # for forests grown to 20-row leaves (thousands of leaves) hours over a scoring list.
 TREE_MODELS = ("LightGBM", "CatBoost")
 TUNED = " (tuned)"
-CALIBRATED = " (calibrated)"
+CALIBRATED = models.CALIBRATED
 
 
 def family(name: str) -> str:
@@ -69,47 +69,38 @@ def run_task(
     data = models.task_data(table, features, TASKS[task])
     only = models.with_baselines(seed, task, settings.learners)
     bench, fitted = models.benchmark(data, seed, task, top_k, settings.n_boot, only, progress)
-    rows = [bench]
+    rows = bench.to_dict("records")
     tuned: dict[str, tuning.Tuned] = {}
     for name in settings.tuned:
         t = tuned[name] = tuning.tune(name, data, seed, settings.n_trials, settings.timeout_seconds)
         label = name + TUNED
         fitted[label] = models.fit_and_score(label, t.factory, data)
-        rows.append(
-            pd.DataFrame(
-                [models.score_row(label, fitted[label], data, top_k, settings.n_boot, seed)]
-            )
-        )
+        rows.append(models.score_row(label, fitted[label], data, top_k, settings.n_boot, seed))
         if progress:
             progress(
                 f"{task}: tuned {name}, {len(t.history)} trials, validation PR-AUC {t.value:.4f}"
             )
-    result = TaskResult(task, TASKS[task], data, pd.concat(rows), fitted, tuned)
-    chosen = choose(result)
+    chosen = choose(task, fitted, data)
     final = models.calibrated(fitted[chosen], data, settings.calibration)
-    final.name = chosen + CALIBRATED
-    rows.append(
-        pd.DataFrame([models.score_row(final.name, final, data, top_k, settings.n_boot, seed)])
-    )
-    table_out = pd.concat(rows, ignore_index=True)
+    rows.append(models.score_row(final.name, final, data, top_k, settings.n_boot, seed))
+    table_out = pd.DataFrame(rows)
     table_out.insert(1, "family", table_out["model"].map(family))
-    result.table = table_out.sort_values("pr_auc", ascending=False, kind="stable").reset_index(
-        drop=True
+    table_out = table_out.sort_values("pr_auc", ascending=False, kind="stable")
+    return TaskResult(
+        task, TASKS[task], data, table_out.reset_index(drop=True), fitted, tuned, chosen, final
     )
-    result.chosen, result.final = chosen, final
-    return result
 
 
-def choose(result: TaskResult) -> str:
+def choose(task: str, fitted: dict[str, models.Fitted], data: models.TaskData) -> str:
     """The tree model with the best validation PR-AUC (first in benchmark order on a tie)."""
-    candidates = [n for n in result.fitted if family(n) in TREE_MODELS]
+    candidates = [n for n in fitted if family(n) in TREE_MODELS]
     if not candidates:
         raise ValueError(
-            f"{result.task}: no tree model in the benchmark (models.learners); include one "
+            f"{task}: no tree model in the benchmark (models.learners); include one "
             f"of {list(TREE_MODELS)}: the kept model must be explainable with TreeSHAP"
         )
-    y = result.data.y["validation"]
-    return max(candidates, key=lambda n: M.pr_auc(y, result.fitted[n].validation))
+    y = data.y["validation"]
+    return max(candidates, key=lambda n: M.pr_auc(y, fitted[n].validation))
 
 
 def per_anchor(result: TaskResult, names: list[str], top_k: float) -> pd.DataFrame:
