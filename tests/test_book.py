@@ -403,3 +403,72 @@ def test_session_conversion_chapter_from_its_profile(
         assert glued["uci_rows"] == 12330
         assert glued["uci_brf_roc_auc"] == pytest.approx(0.925, abs=0.015)
         assert f"ROC-AUC of {glued['uci_brf_roc_auc']:.3f}" in page
+
+
+def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from shoplog import artifacts
+    from shoplog import segments as S
+    from shoplog.params import load_params
+
+    params = load_params("ci")
+    out = built.outputs_dir
+    glued = {
+        n: load_glued(out / "glued" / f"{n}.json")
+        for n in ("06_models", "10_priority", "11_segments", "12_targeting", "13_summary")
+    }
+    table = pd.read_parquet(built.dataset_path)
+    priority = pd.read_parquet(out / "priority.parquet")
+    now = priority[priority["split"] == "score"].reset_index(drop=True)
+    rows = table[table["split"] == "score"].reset_index(drop=True)
+    # the scores are the kept models' calibrated probabilities, and priority = P x value
+    churn = artifacts.load_model(out / "models" / "churn.card.json", out / "models")
+    np.testing.assert_allclose(now["p_churn"], churn.predict(rows))
+    np.testing.assert_allclose(now["priority"], now["p_churn"] * now["value"])
+    assert (now["value"] >= 0).all()
+    top_k = params.targeting.top_k_fraction
+    assert now["priority_group"].sum() == round(top_k * len(now))
+    assert glued["10_priority"]["revenue_at_risk"] == pytest.approx(now["priority"].sum())
+    assert glued["10_priority"]["users_at_risk"] == int(
+        (now["p_churn"] >= churn.card.threshold).sum()
+    )
+    # the group tests' FDR adjustment is Benjamini-Hochberg and keeps the raw order
+    tests_ = pd.read_csv(out / "priority_group_tests.csv").dropna(subset=["p_welch"])
+    np.testing.assert_allclose(
+        tests_["p_welch_bh"], multipletests(tests_["p_welch"], method="fdr_bh")[1]
+    )
+    ordered = tests_.sort_values("p_welch", kind="stable")["p_welch_bh"].to_numpy()
+    assert np.all(np.diff(ordered) >= -1e-15)
+    # the targeting list: the recommended K users by priority, with their segment
+    listed = pd.read_csv(
+        out / "targeting" / f"targeting_{now['anchor'].max().date()}.csv", dtype={"user_id": str}
+    )
+    assert len(listed) == glued["12_targeting"]["recommended_k"]
+    expected_ids = now.iloc[S.ranking(now["priority"], now["user_id"].astype(str).to_numpy())]
+    assert (
+        listed["user_id"].tolist() == expected_ids["user_id"].astype(str).head(len(listed)).tolist()
+    )
+    assert listed["rfm_segment"].isin(S.RFM_ORDER).all()
+    assert listed["expected_profit"].sum() == pytest.approx(
+        glued["12_targeting"]["expected_profit"], rel=1e-4, abs=1e-3
+    )
+    # raw user ids never reach the published pages of these chapters
+    ids = set(now["user_id"].astype(str))
+    for page in ("10_priority", "11_segments", "12_targeting", "13_summary"):
+        text = (built.html_dir / "notebooks" / f"{page}.html").read_text()
+        assert not ids & set(re.findall(r"\b\d{6,}\b", text)), page
+    # the summary's five numbers are the chapters' recorded values, and appear on the page
+    summary = glued["13_summary"]
+    for key, (chapter, name) in S.SUMMARY_SOURCES.items():
+        assert summary[key] == glued[chapter][name]
+    page = page_text(built.html_dir / "notebooks" / "13_summary.html")
+    assert f"{summary['users_at_risk']:,}" in page
+    assert f"{summary['recommended_k']:,} users" in page
+    assert f"{summary['expected_roi']:.0%}" in page
+    assert S.recommendation(summary).split(".")[0] in page
+    # the summary is the first page after the intro
+    intro = (built.html_dir / "book" / "intro.html").read_text()
+    assert re.search(r'class="next"[^>]*href="../notebooks/13_summary.html"', intro) or (
+        "13_summary.html" in intro.split("prev-next-area")[-1]
+    )

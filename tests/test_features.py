@@ -165,6 +165,19 @@ def test_empty_windows_give_zero_counts_and_missing_ratios() -> None:
     assert row["dormant"] == 1 and row["purchase"] == 0
 
 
+def test_an_empty_spend_window_is_exactly_zero_after_inexact_prices() -> None:
+    anchor = ANCHORS[2]
+    start = anchor - dt.timedelta(days=2, hours=12)
+    prices = [0.1, 0.2, 0.7, 19.99, 0.3]
+    events = _log(
+        *[(start + dt.timedelta(minutes=i), "a", "purchase", p) for i, p in enumerate(prices)]
+    )
+    row = engine_table(events, PARAMS, anchors=[anchor]).iloc[0]
+    # running sums differ by float residue; the window sums must not go negative
+    assert row["spend_1d"] == 0.0
+    assert row["spend_3d"] == pytest.approx(sum(prices))
+
+
 @settings(max_examples=8, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate])
 @given(event_logs(types=["purchase"]))
 def test_purchase_only_log(events: pd.DataFrame) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import page_text, write_tiny_chapter
@@ -28,6 +29,10 @@ def test_toc_order_and_chapters_of_the_real_book() -> None:
     names = [c.doc for c in chapters(ProjectPaths())]
     assert names[0] == "notebooks/01_data"
     assert all(c.source.suffix == ".md" for c in chapters(ProjectPaths()))
+    # the summary is read first (right after the intro) but runs last, after what it cites
+    assert docs[1] == "notebooks/13_summary"
+    assert names[-1] == "notebooks/13_summary"
+    assert names == sorted(names, key=lambda d: int(Path(d).name.split("_")[0]))
 
 
 def test_run_skip_rerun_and_build(mini_project: ProjectPaths) -> None:

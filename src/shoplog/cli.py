@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shoplog", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (
-        ("run", "ingest the data and execute every chapter in _toc.yml order"),
+        ("run", "ingest the data and execute every chapter by its number (NN_topic)"),
         ("build", "build the HTML book from the executed chapters"),
         ("book", "run, then build"),
         ("ingest", "only ingest the data into data/processed/"),

@@ -58,6 +58,8 @@ EVENT_SHORT = {
     "purchase": "purchases",
 }
 TREND_WINDOWS = (7, 30)
+# running totals that add up prices (floats); the others count events, sessions or days
+FLOAT_TOTALS = frozenset({"spend", "view_price_sum", "purchase_price_sum"})
 ZERO_FILLED_GROUPS = frozenset({"activity", "spend", "history_counts", "breadth"})
 
 
@@ -543,7 +545,7 @@ def day_totals(
         **{k: v.fill_null(0) for k, v in daily.items() if k in totals}
     )
     run = ibis.window(group_by="user_id", order_by="day", preceding=None, following=0)
-    floats = {"spend", "view_price_sum", "purchase_price_sum"}
+    floats = FLOAT_TOTALS
     return days.select(
         "user_id",
         "day",
@@ -595,7 +597,13 @@ def windowed_features(
         value = t[f"o{offset}_{total}"]
         return value if offset == 0 else value.fill_null(0)
 
-    cols = {name: at(total, near) - at(total, far) for name, (total, near, far) in sums.items()}
+    def window_sum(total: str, near: int, far: int) -> ir.NumericValue:
+        diff = at(total, near) - at(total, far)
+        # a difference of two running float sums leaves rounding residue (-9e-13 for an
+        # empty window); amounts are sums of prices, so six decimals are exact
+        return diff.round(6) if total in FLOAT_TOTALS else diff
+
+    cols = {name: window_sum(total, near, far) for name, (total, near, far) in sums.items()}
     for top, parts in TOPS.items():
         if top in needed:
             cols[top] = ibis.greatest(*[cols.pop(part) for part in parts])

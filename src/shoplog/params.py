@@ -221,6 +221,50 @@ class TargetingParams(_Section):
     """Who is contacted."""
 
     top_k_fraction: float = Field(default=0.2, gt=0, le=1)
+    # the priority group: the top_k_fraction, or the natural break of the log priority score
+    priority_cut: Literal["top_fraction", "natural_break"] = "top_fraction"
+    # share of scored users on the targeting list (empty: the campaign's most profitable K)
+    list_fraction: float | None = Field(default=None, gt=0, le=1)
+
+
+class SegmentParams(_Section):
+    """Group comparisons, RFM scores and behaviour clusters."""
+
+    # BH-adjusted p-values below alpha are significant; |Hedges' g| below min_effect is
+    # not worth a sentence in the plain-words tables
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    min_effect: float = Field(default=0.2, ge=0)
+    # quantile bins of the R, F and M scores
+    rfm_bins: int = Field(default=5, ge=2, le=10)
+    # k-means: the numbers of clusters tried, and the rows sampled for their silhouette
+    k_values: list[int] = Field(default_factory=lambda: [2, 3, 4, 5, 6, 7, 8])
+    silhouette_sample: int = Field(default=5000, ge=100)
+    # categories listed per segment, and quantile bands of predicted risk in the matrix
+    top_categories: int = Field(default=3, ge=1)
+    risk_bands: int = Field(default=3, ge=2, le=10)
+
+    @field_validator("k_values")
+    @classmethod
+    def _k_at_least_two(cls, value: list[int]) -> list[int]:
+        if not value or min(value) < 2:
+            raise ValueError("k_values needs numbers of clusters of at least 2")
+        return sorted(set(value))
+
+
+class CampaignParams(_Section):
+    """A retention campaign's economics (money in the currency of the log's prices)."""
+
+    # cost of one contact, and of the offer to each contacted user who takes it
+    contact_cost: float = Field(default=1.0, ge=0)
+    offer_cost: float = Field(default=10.0, ge=0)
+    # share of contacted would-be churners the campaign keeps active (the uplift)
+    uplift: float = Field(default=0.1, gt=0, le=1)
+    # share of contacted users who would have stayed anyway but still take the offer
+    stayer_take_rate: float = Field(default=0.2, ge=0, le=1)
+    # share of a retained user's revenue that is profit (1 counts revenue)
+    margin: float = Field(default=0.3, gt=0, le=1)
+    # uplifts of the sensitivity analysis
+    uplift_grid: list[float] = Field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.3])
 
 
 class ModelParams(_Section):
@@ -300,6 +344,8 @@ class Params(_Section):
     seasonality: SeasonalityParams = Field(default_factory=SeasonalityParams)
     journeys: JourneyParams = Field(default_factory=JourneyParams)
     targeting: TargetingParams = Field(default_factory=TargetingParams)
+    segments: SegmentParams = Field(default_factory=SegmentParams)
+    campaign: CampaignParams = Field(default_factory=CampaignParams)
     models: ModelParams = Field(default_factory=ModelParams)
     explain: ExplainParams = Field(default_factory=ExplainParams)
     conversion: ConversionParams = Field(default_factory=ConversionParams)

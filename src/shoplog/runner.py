@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -86,9 +87,20 @@ def _doc_name(doc: str) -> str:
 EXTRA_CAPTION = "Further analyses"
 
 
+def run_order(chapter: Chapter) -> int:
+    """A chapter's place in the run: its number (``13_summary`` runs after ``12_...``).
+
+    Reading order (the toc) and run order differ where a page summarises later ones: the
+    executive summary is read first but runs last."""
+    number = re.match(r"(\d+)_", chapter.name)
+    if number is None:
+        raise RunError(f"{chapter.source}: chapters are named NN_topic (NN: run order)")
+    return int(number.group(1))
+
+
 def chapters(paths: ProjectPaths, extra: list[str] | None = None) -> list[Chapter]:
-    """The executable chapters (``notebooks/`` entries of the toc) in toc order, then the
-    profile's ``book.extra_chapters`` (analyses a profile adds to the default book)."""
+    """The executable chapters (``notebooks/`` entries of the toc, then the profile's
+    ``book.extra_chapters``), in run order: by their number, whatever the reading order."""
     docs = [d for d in toc_documents(paths) if d.startswith("notebooks/")]
     for doc in map(_doc_name, extra or []):
         if doc in docs:
@@ -101,7 +113,7 @@ def chapters(paths: ProjectPaths, extra: list[str] | None = None) -> list[Chapte
         if source is None:
             raise RunError(f"{doc} is listed as a chapter, but none of {candidates} exists")
         found.append(Chapter(doc=doc, source=source))
-    return found
+    return sorted(found, key=run_order)
 
 
 def code_fingerprint() -> str:
@@ -335,7 +347,7 @@ def stage_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
     toc = yaml.safe_load((paths.root / "_toc.yml").read_text())
     todo = chapters(paths, extra)
     if extra:
-        docs = [c.doc for c in todo[len(todo) - len(extra) :]]
+        docs = [_doc_name(d) for d in extra]
         if "chapters" in toc:  # a toc without parts: its chapters become the first part
             toc["parts"] = [{"chapters": toc.pop("chapters")}]
         toc.setdefault("parts", []).append(
