@@ -184,9 +184,9 @@ class BGNBDAlive(ScoreRates):
         rng = np.random.default_rng(self.random_state)
         rows = np.sort(rng.choice(len(X), min(len(X), self.sample_rows), replace=False))
         data = bgnbd_summary(X.iloc[rows])
-        model = BetaGeoModel(data=data)
+        model = BetaGeoModel()
         with _quiet():
-            model.fit(method="map", progressbar=False)
+            model.fit(data, method="map", progressbar=False)
         posterior = model.idata.posterior  # MAP: one chain of one draw, not rounded
         self.params_ = {k: float(posterior[k].mean()) for k in ("r", "alpha", "a", "b")}
 
