@@ -453,6 +453,13 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     assert listed["expected_profit"].sum() == pytest.approx(
         glued["12_targeting"]["expected_profit"], rel=1e-4, abs=1e-3
     )
+    # every scored user has one RFM segment and one cluster; k is the silhouette's best
+    seg = pd.read_parquet(out / "segments.parquet")
+    assert seg["user_id"].astype(str).tolist() == now["user_id"].astype(str).tolist()
+    assert seg["segment"].isin(S.RFM_ORDER).all() and seg["cluster"].notna().all()
+    assert seg["cluster"].nunique() == glued["11_segments"]["k"]
+    assert glued["11_segments"]["k"] in params.segments.k_values
+    assert -1 <= glued["11_segments"]["silhouette"] <= 1
     # raw user ids never reach the published pages of these chapters
     ids = set(now["user_id"].astype(str))
     for page in ("10_priority", "11_segments", "12_targeting", "13_summary"):

@@ -88,3 +88,53 @@ def test_summary_counts_same_day_purchases_once_and_ignores_the_holdout() -> Non
     s = clv.transaction_summary(tx, "c", "t", dt.date(1997, 1, 29)).set_index("customer_id")
     assert s.loc["a", "frequency"] == 1 and s.loc["a", "recency"] == 2 and s.loc["a", "T"] == 4
     assert "b" not in s.index  # first seen after the calibration period
+
+
+def test_expected_purchases_match_pymc_marketing_on_cdnow(cdnow_summary: pd.DataFrame) -> None:
+    from pymc_extras.prior import Prior
+    from pymc_marketing.clv import BetaGeoModel
+
+    data = cdnow_summary[["customer_id", "frequency", "recency", "T"]]
+    model = BetaGeoModel(model_config={k: Prior("HalfFlat") for k in clv.PARAMS})
+    model.fit(data, method="map", progressbar=False)
+    params = {k: float(model.idata.posterior[k].mean()) for k in clv.PARAMS}
+    ref = model.expected_purchases(future_t=39).mean(("chain", "draw")).to_numpy()
+    np.testing.assert_allclose(clv.conditional_expected_purchases(params, data, 39.0), ref)
+    t = np.array([5.0, 39.0, 78.0])
+    new = model.expected_purchases_new_customer(data.head(3), t=t).mean(("chain", "draw"))
+    np.testing.assert_allclose(clv.expected_repeat_purchases(params, t), new.to_numpy())
+
+
+def test_expected_repeat_purchases_match_a_simulated_bgnbd_population() -> None:
+    # customers buy at Poisson rate lambda ~ Gamma(r, alpha) and, after each purchase,
+    # drop out with probability p ~ Beta(a, b): count repeat purchases in (0, t]
+    params = {"r": 0.8, "alpha": 5.0, "a": 0.9, "b": 3.0}
+    rng = np.random.default_rng(42)
+    n, t = 40_000, 30.0
+    lam = rng.gamma(params["r"], 1 / params["alpha"], n)
+    p = rng.beta(params["a"], params["b"], n)
+    counts = np.zeros(n)
+    clock = np.zeros(n)
+    alive = np.ones(n, dtype=bool)
+    while alive.any():
+        clock[alive] += rng.exponential(1 / lam[alive])
+        bought = alive & (clock <= t)
+        counts[bought] += 1
+        alive = bought & (rng.random(n) >= p)
+    expected = clv.expected_repeat_purchases(params, np.array([t]))[0]
+    assert counts.mean() == pytest.approx(expected, abs=4 * counts.std() / np.sqrt(n))
+
+
+def test_holdout_table_counts_purchase_days_after_calibration() -> None:
+    tx = pd.DataFrame(
+        {
+            "c": ["a", "a", "a", "a", "b"],
+            "t": pd.to_datetime(
+                ["1997-01-01", "1997-01-15", "1997-02-03", "1997-02-03", "1997-01-20"]
+            ),
+        }
+    )
+    h = clv.holdout_table(tx, "c", "t", dt.date(1997, 1, 29), dt.date(1997, 2, 26))
+    h = h.set_index("customer_id")
+    assert h.loc["a", "holdout"] == 1 and h.loc["b", "holdout"] == 0
+    assert h["holdout_length"].iloc[0] == 4

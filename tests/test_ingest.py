@@ -338,6 +338,57 @@ def test_purchase_only_log_with_constant_event_type(tmp_path: Path) -> None:
     assert report.sessions_derived and report.sessions == 3
 
 
+def test_whitespace_aligned_purchase_log_like_cdnow(tmp_path: Path) -> None:
+    # CDNOW's layout: a header, columns aligned with runs of spaces, CRLF line ends,
+    # and two orders of one customer on one day (kept: they are separate orders)
+    text = (
+        " customer_id  date number_of_cds  dollar_value\r\n"
+        " 00001 19971001  1   11.77\r\n"
+        " 00002 19971012  1   12.00\r\n"
+        " 00002 19971012  5   77.00\r\n"
+        "\r\n"
+        " 00003 19971002  2\r\n"
+        "\t00003\t19971020   2   20.76\r\n"
+    )
+    src = tmp_path / "cdnow.txt"
+    src.write_bytes(text.encode())
+    before = sha(src)
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    params = make_params(
+        src,
+        "1997-10-01",
+        "1997-11-01",
+        delimiter="whitespace",
+        columns={"user_id": "customer_id", "event_time": "date", "price": "dollar_value"},
+        time_format="%Y%m%d",
+        event_type="purchase",
+        duplicates="keep",
+    )
+    report = ingest(params, paths)
+    ev = events_of(paths).sort_values(["user_id", "event_time", "price"])
+    assert ev["user_id"].tolist() == ["00001", "00002", "00002", "00003"]  # ids keep their zeros
+    assert ev["price"].tolist() == pytest.approx([11.77, 12.0, 77.0, 20.76])
+    assert report.rows_read == 5 and report.drops["malformed_line"] == 1
+    assert sum(report.drops.values()) == 1
+    assert "expected 4 fields" in str(report.malformed_examples)
+    assert sha(src) == before
+    # a headerless aligned file takes its column names from the mapping
+    (tmp_path / "bare.txt").write_text(" 7 19971003 9.5\n 8 19971004 1.25\n")
+    params = make_params(
+        tmp_path / "bare.txt",
+        "1997-10-01",
+        "1997-11-01",
+        delimiter="whitespace",
+        header=False,
+        names=["who", "day", "amount"],
+        columns={"user_id": "who", "event_time": "day", "price": "amount"},
+        time_format="%Y%m%d",
+        event_type="purchase",
+    )
+    ingest(params, ProjectPaths(data_dir=tmp_path / "e"))
+    assert pd.read_parquet(tmp_path / "e" / "processed" / "events.parquet")["price"].sum() == 10.75
+
+
 def test_parquet_with_timezone_aware_times(tmp_path: Path) -> None:
     src = tmp_path / "log.parquet"
     pd.DataFrame(

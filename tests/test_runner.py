@@ -35,6 +35,15 @@ def test_toc_order_and_chapters_of_the_real_book() -> None:
     assert names == sorted(names, key=lambda d: int(Path(d).name.split("_")[0]))
 
 
+def test_a_chapter_without_a_run_number_is_refused(mini_project: ProjectPaths) -> None:
+    source = mini_project.root / "notebooks" / "tiny.md"
+    source.write_text((mini_project.root / "notebooks" / "01_tiny.md").read_text())
+    toc = mini_project.root / "_toc.yml"
+    toc.write_text(toc.read_text().replace("notebooks/01_tiny", "notebooks/tiny"))
+    with pytest.raises(RunError, match="NN_topic"):
+        chapters(mini_project)
+
+
 def test_run_skip_rerun_and_build(mini_project: ProjectPaths) -> None:
     params = load_params("ci")
     prepare_data(params, mini_project)

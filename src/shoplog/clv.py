@@ -86,3 +86,56 @@ def read_cdnow(path: str, sample: bool) -> pd.DataFrame:
         frame = pd.read_csv(path, sep=r"\s+", dtype={"date": str})
     frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
     return frame
+
+
+def expected_repeat_purchases(params: dict[str, float], t: np.ndarray) -> np.ndarray:
+    """E[X(t)]: repeat purchases a new customer is expected to make in ``t`` (eq. 7)."""
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = (float(params[k]) for k in PARAMS)
+    t = np.asarray(t, dtype=float)
+    z = t / (alpha + t)
+    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
+
+
+def conditional_expected_purchases(
+    params: dict[str, float], summary: pd.DataFrame, t: float
+) -> np.ndarray:
+    """E[Y(t) | x, t_x, T]: each customer's expected purchases in the next ``t`` (eq. 10)."""
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = (float(params[k]) for k in PARAMS)
+    x = summary["frequency"].to_numpy(dtype=float)
+    tx = summary["recency"].to_numpy(dtype=float)
+    T = summary["T"].to_numpy(dtype=float)
+    head = (a + b + x - 1) / (a - 1)
+    tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(
+        r + x, b + x, a + b + x - 1, t / (alpha + T + t)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dead = np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x), 0.0)
+    return head * tail / (1 + dead)
+
+
+def holdout_table(
+    transactions: pd.DataFrame,
+    customer: str,
+    time: str,
+    calibration_end: dt.date,
+    holdout_end: dt.date,
+    unit_days: float = 7.0,
+) -> pd.DataFrame:
+    """The calibration summary plus each customer's purchase days in the holdout period
+    ``(calibration_end, holdout_end]`` (same-day purchases count once, as in calibration)."""
+    summary = transaction_summary(transactions, customer, time, calibration_end, unit_days)
+    days = pd.to_datetime(transactions[time]).dt.normalize()
+    later = pd.DataFrame({"customer_id": transactions[customer].to_numpy(), "day": days})
+    later = later[
+        (later["day"] > pd.Timestamp(calibration_end)) & (later["day"] <= pd.Timestamp(holdout_end))
+    ].drop_duplicates()
+    counts = later.groupby("customer_id").size()
+    summary["holdout"] = counts.reindex(summary["customer_id"]).fillna(0).to_numpy()
+    summary["holdout_length"] = (
+        pd.Timestamp(holdout_end) - pd.Timestamp(calibration_end)
+    ) / pd.Timedelta(days=unit_days)
+    return summary

@@ -151,6 +151,8 @@ def _stage_raw(con: DuckDBBackend, path: Path, fmt: str, mapping: MappingParams)
             f"read_parquet({sql_quote(str(path))})",
         )
         return 0
+    if mapping.delimiter == WHITESPACE:
+        return _stage_whitespace(con, path, mapping)
     options = [
         "all_varchar = true",
         f"header = {'true' if mapping.header else 'false'}",
@@ -175,6 +177,58 @@ def _stage_raw(con: DuckDBBackend, path: Path, fmt: str, mapping: MappingParams)
             f"{path}: could not be read as CSV ({exc}). Check data.mapping.delimiter, "
             "header and names."
         ) from exc
+    return int(run_sql(con, "SELECT count(*) FROM ingest_rejects")[0][0])
+
+
+WHITESPACE = "whitespace"
+# a separator no text export uses, so read_csv hands over whole lines
+_LINE_DELIMITER = "\x1f"
+
+
+def _stage_whitespace(con: DuckDBBackend, path: Path, mapping: MappingParams) -> int:
+    """Columns separated by runs of spaces or tabs (aligned exports such as CDNOW's).
+
+    Lines are split on white space after trimming; a line with another number of fields
+    than the header (or ``names``) is malformed, counted and reported like a CSV reject."""
+    lines = (
+        f"read_csv({sql_quote(str(path))}, header = false, all_varchar = true, "
+        f"delim = {sql_quote(_LINE_DELIMITER)}, quote = '', escape = '', "
+        "columns = {'text': 'VARCHAR'})"
+    )
+    try:
+        run_sql(
+            con,
+            "CREATE OR REPLACE TEMP TABLE raw_lines AS SELECT row_number() OVER () AS line, "
+            "regexp_split_to_array(regexp_replace(text, '^\\s+|\\s+$', '', 'g'), '\\s+') "
+            f"AS parts FROM {lines} WHERE regexp_matches(text, '\\S')",
+        )
+    except Exception as exc:  # duckdb raises its own hierarchy; keep its words
+        raise IngestError(f"{path}: could not be read as text lines ({exc})") from exc
+    if mapping.header:
+        first = run_sql(con, "SELECT parts FROM raw_lines ORDER BY line LIMIT 1")
+        names = list(first[0][0]) if first else []
+        body = "line > 1"
+    else:
+        names, body = list(mapping.names or []), "true"
+    if not names:
+        raise IngestError(f"{path}: the file is empty. Point data.source at the exported log.")
+    if len(set(names)) != len(names):
+        raise IngestError(f"{path}: repeated column names in the header {names}")
+    n = len(names)
+    run_sql(
+        con,
+        "CREATE OR REPLACE TEMP TABLE ingest_rejects AS SELECT line, "
+        "'FIELD COUNT' AS error_type, "
+        f"'expected {n} fields separated by white space, found ' || len(parts) "
+        "AS error_message "
+        f"FROM raw_lines WHERE {body} AND len(parts) <> {n}",
+    )
+    columns = ", ".join(f"parts[{i + 1}] AS {sql_ident(name)}" for i, name in enumerate(names))
+    run_sql(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE raw AS SELECT {columns} FROM raw_lines "
+        f"WHERE {body} AND len(parts) = {n} ORDER BY line",
+    )
     return int(run_sql(con, "SELECT count(*) FROM ingest_rejects")[0][0])
 
 

@@ -42,6 +42,7 @@ class MappingParams(_Section):
     """How a log's layout maps to the canonical schema (identity for REES46)."""
 
     format: Literal["auto", "csv", "parquet"] = "auto"
+    # the field separator, or "whitespace" for columns aligned with runs of spaces or tabs
     delimiter: str = ","
     header: bool = True
     # column names of a file without a header line, in file order
