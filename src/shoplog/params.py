@@ -313,6 +313,17 @@ class ConversionParams(_Section):
     folds: int = Field(default=5, ge=2)
 
 
+class ClvParams(_Section):
+    """The BG/NBD chapter: a calibration period, then a holdout to check the forecasts."""
+
+    # last day of the calibration period (empty: the middle of the study window)
+    calibration_end: dt.date | None = None
+    # length of a time unit in days (the BG/NBD paper counts weeks)
+    unit_days: float = Field(default=7.0, gt=0)
+    # the CDNOW 1/10 sample, to reproduce the published fit (empty: that section is skipped)
+    reference_sample: str | None = None
+
+
 class BookParams(_Section):
     """What the book holds beyond the chapters of ``_toc.yml``."""
 
@@ -350,6 +361,7 @@ class Params(_Section):
     models: ModelParams = Field(default_factory=ModelParams)
     explain: ExplainParams = Field(default_factory=ExplainParams)
     conversion: ConversionParams = Field(default_factory=ConversionParams)
+    clv: ClvParams = Field(default_factory=ClvParams)
     book: BookParams = Field(default_factory=BookParams)
     engine: EngineParams = Field(default_factory=EngineParams)
 
