@@ -225,6 +225,7 @@ def test_drops_counted_by_reason(tmp_path: Path) -> None:
         "before_study_window": 1,
         "after_study_window": 1,
         "duplicate_row": 1,
+        "return_line": 0,
     }
     assert report.rows_kept == 2
     assert QualityReport.from_json(paths.quality_path) == report

@@ -39,7 +39,7 @@ CANONICAL_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("category_id", "string", "Category identifier, text (REES46 ids have 19 digits)."),
     ("category_code", "string", "Category path such as electronics.smartphone; may be missing."),
     ("brand", "string", "Brand name, lower case; may be missing."),
-    ("price", "float64", "Unit price of the product at the event; may be missing."),
+    ("price", "float64", "Price at the event (an invoice line's value); may be missing."),
     ("user_id", "string", "User identifier, text."),
     ("user_session", "string", "Session identifier: from the log, or derived from a gap."),
 )
@@ -49,6 +49,7 @@ REQUIRED = ("event_time", "event_type", "user_id")
 DROP_REASONS = {
     "malformed_line": "Malformed line (wrong number of fields, broken quoting)",
     "event_type_dropped": "Event type mapped to drop",
+    "return_line": "Quantity of zero or less (a return or cancellation line)",
     "incomplete_row": "Missing time, user or event type",
     "before_study_window": "Before the study window",
     "after_study_window": "After the study window",
@@ -354,12 +355,23 @@ def _staged_select(
     for name in ("category_code", "brand"):
         expr = f"lower({_text(found[name])})" if name in found else "CAST(NULL AS VARCHAR)"
         cols.append(f"{expr} AS {name}")
+    quantity = "1.0"
+    if mapping.quantity:
+        q = sql_ident(mapping.quantity)
+        quantity = f"TRY_CAST({q} AS DOUBLE)"
+        cols.append(f"{quantity} AS _quantity")
+        cols.append(f"CAST({q} AS VARCHAR) AS _quantity_raw")
+    else:
+        cols.append("1.0 AS _quantity")
     if "price" in found:
         p = found["price"]
-        cols.append(f"TRY_CAST({_text(p)} AS DOUBLE) AS price")
+        # with a quantity column the price is a unit price: the event's value is the line's
+        cols.append(f"TRY_CAST({_text(p)} AS DOUBLE) * {quantity} AS price")
+        cols.append(f"TRY_CAST({_text(p)} AS DOUBLE) AS _unit_price")
         cols.append(f"{_text(p)} AS _price_raw")
     else:
         cols.append("CAST(NULL AS DOUBLE) AS price")
+        cols.append("CAST(NULL AS DOUBLE) AS _unit_price")
         cols.append("CAST(NULL AS VARCHAR) AS _price_raw")
     return "SELECT " + ",\n  ".join(cols) + " FROM raw"
 
@@ -409,17 +421,24 @@ def _validate(
         )
     if "price" in found:
         pcol = found["price"]
-        n, ex = _examples(con, "price IS NULL AND _price_raw IS NOT NULL", "_price_raw")
+        n, ex = _examples(con, "_unit_price IS NULL AND _price_raw IS NOT NULL", "_price_raw")
         if n:
             raise IngestError(
                 f"{path}: column {pcol!r}: {n} value(s) are not numbers, e.g. {ex}. Clean the "
                 "column or map price to another column."
             )
-        n, ex = _examples(con, "price < 0", "price")
+        n, ex = _examples(con, "_unit_price < 0", "_unit_price")
         if n:
             raise IngestError(
                 f"{path}: column {pcol!r}: {n} negative price(s), e.g. {ex}. Prices must be >= 0: "
                 "filter returns out of the export (or map them to drop) before ingesting."
+            )
+    if mapping.quantity:
+        n, ex = _examples(con, "_quantity IS NULL AND _quantity_raw IS NOT NULL", "_quantity_raw")
+        if n:
+            raise IngestError(
+                f"{path}: column {mapping.quantity!r} (data.mapping.quantity): {n} value(s) are "
+                f"not numbers, e.g. {ex}. Point data.mapping.quantity at the quantity column."
             )
     if not mapping.drop_incomplete_rows:
         checks = {
@@ -465,6 +484,11 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
             + ". Check the file and data.mapping (delimiter, header)."
         )
     found = _source_columns(mapping, types, path)
+    if mapping.quantity and mapping.quantity not in types:
+        raise IngestError(
+            f"{path}: column {mapping.quantity!r} (data.mapping.quantity) is not in the file. "
+            f"The file has columns {list(types)}; fix data.mapping.quantity."
+        )
     run_sql(
         con, "CREATE OR REPLACE TEMP TABLE staged AS " + _staged_select(found, types, mapping, path)
     )
@@ -477,9 +501,16 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
     )
     incomplete = "event_time IS NULL OR user_id IS NULL OR event_type IS NULL"
     drops["incomplete_row"] = _count(con, f"SELECT count(*) FROM staged WHERE {incomplete}")
+    # returns and cancellations (quantity <= 0) are not events of the shop's funnel
+    returns = "coalesce(_quantity, 1) <= 0"
+    drops["return_line"] = _count(
+        con,
+        f"SELECT count(*) FROM staged WHERE event_type <> 'drop' AND NOT ({incomplete}) "
+        f"AND {returns}",
+    )
     start = dt.datetime.combine(params.study.start_date, dt.time())
     end = dt.datetime.combine(params.study.end_date, dt.time())
-    usable = f"event_type <> 'drop' AND NOT ({incomplete})"
+    usable = f"event_type <> 'drop' AND NOT ({incomplete}) AND NOT ({returns})"
     drops["before_study_window"] = _count(
         con, f"SELECT count(*) FROM staged WHERE {usable} AND event_time < TIMESTAMP '{start}'"
     )

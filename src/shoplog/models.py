@@ -47,6 +47,16 @@ class TaskData:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
+def observed_features(table: pd.DataFrame, features: list[str]) -> tuple[list[str], list[str]]:
+    """The features with at least one value in the training rows, and those without.
+
+    A feature never observed (cart features of a purchase-only log) carries no
+    information, and some learners (histogram boosting) cannot bin an all-missing column."""
+    train = table[table["split"] == "train"]
+    empty = [f for f in features if train[f].isna().all()]
+    return [f for f in features if f not in empty], empty
+
+
 def task_data(table: pd.DataFrame, features: list[str], label: str) -> TaskData:
     """Split the modelling table by its ``split`` column; unlabelled rows are counted, not kept.
 

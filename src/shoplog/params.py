@@ -59,6 +59,9 @@ class MappingParams(_Section):
     event_types: dict[str, str] = Field(default_factory=dict)
     # a constant event type for logs without an event column (e.g. purchase-only logs)
     event_type: str | None = None
+    # a quantity column (invoice lines): price is then a unit price, the event's value is
+    # price x quantity, and lines with a quantity of zero or less (returns) are dropped
+    quantity: str | None = None
     # rows missing time, user or event type are an error unless this is true (then counted)
     drop_incomplete_rows: bool = False
     # exact duplicate rows: "drop" (double-fired tracking) or "keep" (they encode quantity)
