@@ -231,12 +231,26 @@ def test_journeys_chapter_agrees_with_the_log_and_the_labels(built: ProjectPaths
     assert html.count('class="plotly-graph-div"') >= 3
 
 
-def test_behaviour_chapters_on_three_hours_of_real_log(rees46_csv: Path, tmp_path: Path) -> None:
-    """REES46's three hours: what needs a longer span is skipped with a visible note."""
+def test_whole_book_on_three_hours_of_real_log(rees46_csv: Path, tmp_path: Path) -> None:
+    """REES46's three hours: the whole book builds; what needs a longer span is skipped
+    with a visible note, and chapters that cannot apply at all say why."""
     paths = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
-    args = ["run", "--profile", "rees46", "--set", f"data.source={rees46_csv}"]
+    args = ["book", "--profile", "rees46", "--set", f"data.source={rees46_csv}"]
     args += ["--data-dir", str(paths.data_dir), "--build-dir", str(paths.build_dir)]
-    assert cli.main([*args, "--only", "02_explore", "03_seasonality", "04_journeys"]) == 0
+    assert cli.main(args) == 0
+    for name in (
+        "06_models",
+        "07_explanations",
+        "08_model_cards",
+        "10_priority",
+        "11_segments",
+        "12_targeting",
+        "13_summary",
+    ):
+        page = page_text(paths.html_dir / "notebooks" / f"{name}.html")
+        assert "This chapter does not apply to this log" in page, name
+    assert "no modelling table" in page_text(paths.html_dir / "notebooks" / "06_models.html")
+    assert not (paths.outputs_dir / "models" / "churn.card.json").exists()
 
     def executed(name: str) -> str:
         return (paths.stage_dir / "notebooks" / f"{name}.ipynb").read_text()

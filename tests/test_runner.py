@@ -29,9 +29,10 @@ def test_toc_order_and_chapters_of_the_real_book() -> None:
     names = [c.doc for c in chapters(ProjectPaths())]
     assert names[0] == "notebooks/01_data"
     assert all(c.source.suffix == ".md" for c in chapters(ProjectPaths()))
-    # the summary is read first (right after the intro) but runs last, after what it cites
+    # the summary is read first (right after the intro) but runs after what it cites
     assert docs[1] == "notebooks/13_summary"
-    assert names[-1] == "notebooks/13_summary"
+    cited = ("notebooks/06_models", "notebooks/10_priority", "notebooks/12_targeting")
+    assert all(names.index(c) < names.index("notebooks/13_summary") for c in cited)
     assert names == sorted(names, key=lambda d: int(Path(d).name.split("_")[0]))
 
 
@@ -139,3 +140,27 @@ def test_cli_exit_codes(tmp_path, capsys) -> None:
     )
     assert code == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_chapter_that_does_not_apply_is_published_with_its_reason(
+    mini_project: ProjectPaths,
+) -> None:
+    write_tiny_chapter(
+        mini_project.root / "notebooks" / "01_tiny.md",
+        "from shoplog import report\n"
+        "report.skip_chapter_unless(n_rows > 10**9, 'the log has too few rows')",
+    )
+    params = load_params("ci")
+    prepare_data(params, mini_project)
+    results = run_chapters(params, mini_project)
+    assert [s for _, s, _ in results] == ["not applicable"]
+    page = json.loads((mini_project.stage_dir / "notebooks" / "01_tiny.ipynb").read_text())
+    text = "".join("".join(c["source"]) for c in page["cells"])
+    assert text.startswith("# Tiny") and "the log has too few rows" in text
+    assert "glue" not in text  # the prose with glue references is not published
+    # unchanged: not run again; and the book builds
+    assert [s for _, s, _ in run_chapters(params, mini_project)] == ["skipped"]
+    build_book(mini_project)
+    assert "the log has too few rows" in page_text(
+        mini_project.html_dir / "notebooks" / "01_tiny.html"
+    )

@@ -183,3 +183,16 @@ def load_model(card_path: str | Path, trusted_dir: str | Path) -> LoadedModel:
             "loaded. Re-run the models chapter to write a fresh model"
         )
     return LoadedModel(card, joblib.load(model_path))
+
+
+def require_models(outputs_dir: str | Path, dataset_path: str | Path, what: str) -> Path:
+    """The models folder, or the chapter is skipped (with ``what`` it needed them for)
+    when the models chapter did not apply to this log."""
+    from shoplog import report
+
+    models_dir = Path(outputs_dir) / "models"
+    report.skip_chapter_unless(
+        Path(dataset_path).exists() and (models_dir / f"churn{CARD_SUFFIX}").exists(),
+        f"the models chapter did not apply to this log, so there are no models {what}.",
+    )
+    return models_dir

@@ -145,3 +145,16 @@ def benchmark_table(table: pd.DataFrame, kept: str | None = None, drop: tuple = 
         .set_properties(subset=["95% interval"], **{"white-space": "nowrap"})
         .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.4em;"}])
     )
+
+
+class ChapterSkipped(Exception):
+    """Raised by a chapter whose inputs this log or these parameters cannot provide."""
+
+
+def skip_chapter_unless(condition: bool, reason: str) -> None:
+    """Stop the chapter when ``condition`` is false; the runner publishes ``reason`` instead.
+
+    For chapters that cannot run at all on this log (no modelling table, no models): the
+    page keeps its title and says why, and the book still builds."""
+    if not condition:
+        raise ChapterSkipped(reason)

@@ -255,6 +255,30 @@ def _tag_for_book(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+# the exception a chapter raises when this log cannot support it (report.skip_chapter_unless)
+SKIPPED = "ChapterSkipped"
+
+
+def skipped_page(nb: nbformat.NotebookNode, reason: str) -> nbformat.NotebookNode:
+    """The page of a chapter that does not apply: its title, and why it was skipped."""
+    title = next(
+        (
+            line
+            for cell in nb.cells
+            if cell.cell_type == "markdown"
+            for line in cell.source.splitlines()
+            if line.startswith("# ")
+        ),
+        "# (untitled chapter)",
+    )
+    note = f"```{{warning}}\nThis chapter does not apply to this log: {reason}\n```"
+    page = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell(title), nbformat.v4.new_markdown_cell(note)]
+    )
+    page.metadata["kernelspec"] = KERNELSPEC
+    return page
+
+
 def _report_failure(chapter: Chapter, exc: Exception, kept: Path, paths: ProjectPaths) -> str:
     cell = getattr(exc, "exec_count", None)
     ename = getattr(exc, "ename", type(exc).__name__)
@@ -276,7 +300,8 @@ def run_chapters(
     force: bool = False,
     execute: Callable[..., Any] | None = None,
 ) -> list[tuple[str, str, float]]:
-    """Execute the chapters in toc order; returns (chapter, 'ran'|'skipped', seconds)."""
+    """Execute the chapters in run order; returns (chapter, status, seconds), the status
+    'ran', 'skipped' (unchanged or not selected) or 'not applicable' (the chapter said so)."""
     import papermill
 
     execute = execute or papermill.execute_notebook
@@ -318,6 +343,14 @@ def run_chapters(
                 log_output=False,
             )
         except Exception as exc:
+            if getattr(exc, "ename", "") == SKIPPED:
+                work.unlink(missing_ok=True)
+                nbformat.write(skipped_page(nb, str(getattr(exc, "evalue", ""))), target)
+                prints.chapters[chapter.doc] = fingerprint
+                prints.save()
+                _say(f"{label}: not applicable to this log ({getattr(exc, 'evalue', '')})")
+                results.append((chapter.doc, "not applicable", time.perf_counter() - start))
+                continue
             failed = paths.build_dir / "failed" / f"{chapter.name}.ipynb"
             failed.parent.mkdir(parents=True, exist_ok=True)
             if work.exists():
