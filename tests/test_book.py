@@ -493,3 +493,42 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     assert re.search(r'class="next"[^>]*href="../notebooks/13_summary.html"', intro) or (
         "13_summary.html" in intro.split("prev-next-area")[-1]
     )
+
+
+def test_whole_book_on_cdnow_purchases(shared_data: Path, tmp_path: Path) -> None:
+    """CDNOW's purchase-only log through its profile (with a lighter model budget): the
+    book builds, what needs views says so, and the BG/NBD paper's fit is reproduced."""
+    paths = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
+    args = ["book", "--profile", "cdnow", "--data-dir", str(paths.data_dir)]
+    args += ["--build-dir", str(paths.build_dir), "--set", "models.learners=[LightGBM]"]
+    args += ["--set", "models.tuned=[]", "--set", "models.n_boot=20"]
+    args += ["--set", "explain.sample_rows=200"]
+    assert cli.main(args) == 0
+    glued = {
+        n: load_glued(paths.outputs_dir / "glued" / f"{n}.json")
+        for n in ("01_data", "06_models", "14_bgnbd")
+    }
+    assert glued["01_data"]["n_users"] == 23570 and glued["01_data"]["n_events"] == 69659
+    # the published BG/NBD parameters and log-likelihood, within 1%
+    assert glued["14_bgnbd"]["repro_customers"] == 2357
+    assert glued["14_bgnbd"]["repro_max_diff"] < 0.01
+    # BG/NBD P(alive) is a baseline of the churn benchmark
+    bench = pd.read_csv(paths.outputs_dir / "models" / "churn_benchmark.csv").set_index("model")
+    assert 0 < bench.loc["BG/NBD P(alive)", "pr_auc"] <= 1
+    assert glued["06_models"]["churn_bgnbd_pr_auc"] == pytest.approx(
+        bench.loc["BG/NBD P(alive)", "pr_auc"]
+    )
+    # sections a purchase-only log cannot support say so; nothing crashes
+    explore = (paths.html_dir / "notebooks" / "02_explore.html").read_text()
+    assert "This log has no view" in explore
+    assert "<em>Figure: sessions reaching" not in explore  # no caption without its figure
+    journeys = page_text(paths.html_dir / "notebooks" / "04_journeys.html")
+    assert "This chapter does not apply to this log" in journeys
+    bgnbd = page_text(paths.html_dir / "notebooks" / "14_bgnbd.html")
+    assert (
+        "Cumulative repeat purchases of the calibration cohort"
+        in (paths.html_dir / "notebooks" / "14_bgnbd.html").read_text()
+    )
+    assert "TqdmWarning" not in bgnbd
+    summary = load_glued(paths.outputs_dir / "glued" / "13_summary.json")
+    assert summary["users_scored"] > 0

@@ -63,13 +63,13 @@ def bgnbd_log_likelihood(params: dict[str, float], summary: pd.DataFrame) -> flo
 
 def fit_bgnbd(summary: pd.DataFrame) -> dict[str, float]:
     """Maximum-likelihood r, alpha, a, b with pymc-marketing (flat priors, MAP)."""
-    from pymc_extras.prior import Prior
-    from pymc_marketing.clv import BetaGeoModel
-
     from shoplog.models import _quiet
 
-    model = BetaGeoModel(model_config={k: Prior("HalfFlat") for k in PARAMS})
-    with _quiet():
+    with _quiet():  # pymc-marketing's import warns that notebook progress bars are missing
+        from pymc_extras.prior import Prior
+        from pymc_marketing.clv import BetaGeoModel
+
+        model = BetaGeoModel(model_config={k: Prior("HalfFlat") for k in PARAMS})
         model.fit(
             summary[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False
         )

@@ -189,7 +189,8 @@ class BGNBDAlive(ScoreRates):
         self.random_state = random_state
 
     def _fit_score(self, X, y) -> None:
-        from pymc_marketing.clv import BetaGeoModel
+        with _quiet():  # its import warns that notebook progress bars are missing
+            from pymc_marketing.clv import BetaGeoModel
 
         rng = np.random.default_rng(self.random_state)
         rows = np.sort(rng.choice(len(X), min(len(X), self.sample_rows), replace=False))
