@@ -256,3 +256,14 @@ def test_recommendation_words_follow_the_numbers() -> None:
     text = S.recommendation(numbers)
     assert text.startswith("Contact the 120 users") and "42%" in text
     assert S.recommendation({**numbers, "recommended_k": 0}).startswith("Do not run")
+
+
+def test_rows_at_aligns_users_and_refuses_a_stale_priority_table() -> None:
+    anchor = pd.Timestamp("2020-01-01")
+    table = pd.DataFrame({"user_id": ["a", "b"], "anchor": [anchor] * 2, "x": [1, 2]})
+    priority = pd.DataFrame({"user_id": ["a", "b"], "anchor": [anchor] * 2, "p": [0.1, 0.2]})
+    rows, scores = S.rows_at(table, priority, anchor, "priority.parquet")
+    assert rows["x"].tolist() == [1, 2] and scores["p"].tolist() == [0.1, 0.2]
+    stale = priority.assign(user_id=["a", "c"])
+    with pytest.raises(ValueError, match=r"priority\.parquet: the users at"):
+        S.rows_at(table, stale, anchor, "priority.parquet")

@@ -615,3 +615,20 @@ def recommendation(n: dict) -> str:
         "listed users uncontacted, so the next edition can use the measured uplift "
         "instead of the assumed one."
     )
+
+
+def rows_at(
+    table: pd.DataFrame, priority: pd.DataFrame, anchor, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The modelling rows and the priority scores of one anchor, aligned user by user.
+
+    ``source`` names the priority file for the error when the two disagree (a priority
+    table from another run)."""
+    rows = table[table["anchor"].eq(anchor)].reset_index(drop=True)
+    scores = priority[priority["anchor"].eq(anchor)].reset_index(drop=True)
+    if not rows["user_id"].astype(str).equals(scores["user_id"].astype(str)):
+        raise ValueError(
+            f"{source}: the users at {anchor} differ from the modelling table; re-run the "
+            "priority chapter"
+        )
+    return rows, scores
