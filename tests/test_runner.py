@@ -152,8 +152,12 @@ def test_a_chapter_that_does_not_apply_is_published_with_its_reason(
     )
     params = load_params("ci")
     prepare_data(params, mini_project)
+    stale = mini_project.outputs_dir / "glued" / "01_tiny.json"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text('{"n_rows": 1}')  # an earlier run's numbers
     results = run_chapters(params, mini_project)
     assert [s for _, s, _ in results] == ["not applicable"]
+    assert not stale.exists()
     page = json.loads((mini_project.stage_dir / "notebooks" / "01_tiny.ipynb").read_text())
     text = "".join("".join(c["source"]) for c in page["cells"])
     assert text.startswith("# Tiny") and "the log has too few rows" in text

@@ -345,6 +345,8 @@ def run_chapters(
         except Exception as exc:
             if getattr(exc, "ename", "") == SKIPPED:
                 work.unlink(missing_ok=True)
+                # numbers an earlier run recorded must not be read as this run's
+                (paths.outputs_dir / "glued" / f"{chapter.name}.json").unlink(missing_ok=True)
                 nbformat.write(skipped_page(nb, str(getattr(exc, "evalue", ""))), target)
                 prints.chapters[chapter.doc] = fingerprint
                 prints.save()

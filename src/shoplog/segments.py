@@ -198,7 +198,8 @@ def compare_groups(
             r, r_lo, r_hi = rank_biserial(float(u.statistic), len(x), len(y))
             row.update(
                 t=float(t.statistic),
-                p_welch=float(t.pvalue) if np.isfinite(t.pvalue) else 1.0,
+                # no p-value when both groups are constant (zero variance): not testable
+                p_welch=float(t.pvalue) if np.isfinite(t.pvalue) else np.nan,
                 u=float(u.statistic),
                 p_mann_whitney=float(u.pvalue),
                 hedges_g=g,
