@@ -159,10 +159,12 @@ def _simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: in
 def test_bgnbd_p_alive_matches_pymc_marketing_and_recovers_the_story() -> None:
     from pymc_marketing.clv import BetaGeoModel
 
+    from shoplog.clv import quiet_pymc
+
     data = _simulate_bgnbd(3000, r=0.6, alpha=4.0, a=0.8, b=2.5, seed=3)
-    model = BetaGeoModel(data=data)
-    with models._quiet():
-        model.fit(method="map", progressbar=False)
+    model = BetaGeoModel()
+    with quiet_pymc():
+        model.fit(data, method="map", progressbar=False)
     posterior = model.idata.posterior
     params = {k: float(posterior[k].mean()) for k in ("r", "alpha", "a", "b")}
     library = model.expected_probability_alive(data=data).mean(("chain", "draw")).to_numpy()

@@ -9,7 +9,11 @@ the paper), and the log-likelihood is the paper's closed form (its equation 6).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -61,19 +65,35 @@ def bgnbd_log_likelihood(params: dict[str, float], summary: pd.DataFrame) -> flo
     return float(np.sum(a1 + a2 + np.logaddexp(a3, a4)))
 
 
-def fit_bgnbd(summary: pd.DataFrame) -> dict[str, float]:
-    """Maximum-likelihood r, alpha, a, b with pymc-marketing (flat priors, MAP)."""
-    from shoplog.models import _quiet
+@contextlib.contextmanager
+def quiet_pymc() -> Iterator[None]:
+    """Silence pymc and pytensor's compile messages and warnings while fitting."""
+    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "pymc_marketing")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
-    with _quiet():  # pymc-marketing's import warns that notebook progress bars are missing
+
+def fit_bgnbd(summary: pd.DataFrame, flat_priors: bool = True) -> dict[str, float]:
+    """r, alpha, a, b fitted by pymc-marketing's MAP: with flat priors that is the paper's
+    maximum likelihood; ``flat_priors=False`` keeps the library's default priors."""
+    with quiet_pymc():  # pymc-marketing's import warns that notebook progress bars are missing
         from pymc_extras.prior import Prior
         from pymc_marketing.clv import BetaGeoModel
 
-        model = BetaGeoModel(model_config={k: Prior("HalfFlat") for k in PARAMS})
+        config = {k: Prior("HalfFlat") for k in PARAMS} if flat_priors else None
+        model = BetaGeoModel(model_config=config)
         model.fit(
             summary[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False
         )
-    posterior = model.idata.posterior
+    posterior = model.idata.posterior  # MAP: one chain of one draw, not rounded
     return {k: float(posterior[k].mean()) for k in PARAMS}
 
 

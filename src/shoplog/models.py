@@ -8,11 +8,8 @@ rows passed to ``fit``: training rows. Every random step takes the seed.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -189,17 +186,11 @@ class BGNBDAlive(ScoreRates):
         self.random_state = random_state
 
     def _fit_score(self, X, y) -> None:
-        with _quiet():  # its import warns that notebook progress bars are missing
-            from pymc_marketing.clv import BetaGeoModel
+        from shoplog.clv import fit_bgnbd
 
         rng = np.random.default_rng(self.random_state)
         rows = np.sort(rng.choice(len(X), min(len(X), self.sample_rows), replace=False))
-        data = bgnbd_summary(X.iloc[rows])
-        model = BetaGeoModel()
-        with _quiet():
-            model.fit(data, method="map", progressbar=False)
-        posterior = model.idata.posterior  # MAP: one chain of one draw, not rounded
-        self.params_ = {k: float(posterior[k].mean()) for k in ("r", "alpha", "a", "b")}
+        self.params_ = fit_bgnbd(bgnbd_summary(X.iloc[rows]), flat_priors=False)
 
     def p_alive(self, X) -> np.ndarray:
         """P(alive) per row, from the fitted r, alpha, a, b."""
@@ -208,22 +199,6 @@ class BGNBDAlive(ScoreRates):
     def _score(self, X) -> np.ndarray:
         alive = self.p_alive(X)
         return 1 - alive if self.churn else alive
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence pymc and pytensor's compile messages and warnings while fitting."""
-    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "pymc_marketing")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
 
 class RFMScore(ClassifierMixin, BaseEstimator):
