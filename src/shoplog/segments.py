@@ -165,6 +165,30 @@ def bh_adjust(p: np.ndarray) -> np.ndarray:
     return out
 
 
+# what compare_groups reports for every feature, and for a testable one (else missing)
+DESCRIBE_COLUMNS = (
+    "feature",
+    "n_group",
+    "n_rest",
+    "mean_group",
+    "mean_rest",
+    "median_group",
+    "median_rest",
+)
+TEST_COLUMNS = (
+    "t",
+    "p_welch",
+    "u",
+    "p_mann_whitney",
+    "hedges_g",
+    "g_low",
+    "g_high",
+    "rank_biserial",
+    "rb_low",
+    "rb_high",
+)
+
+
 def compare_groups(
     table: pd.DataFrame, features: list[str], in_group: np.ndarray, alpha: float = 0.05
 ) -> pd.DataFrame:
@@ -210,13 +234,7 @@ def compare_groups(
                 rb_high=r_hi,
             )
         rows.append(row)
-    out = pd.DataFrame(rows)
-    for col in ("t", "p_welch", "u", "p_mann_whitney", "hedges_g", "g_low", "g_high"):
-        if col not in out:
-            out[col] = np.nan
-    for col in ("rank_biserial", "rb_low", "rb_high"):
-        if col not in out:
-            out[col] = np.nan
+    out = pd.DataFrame(rows).reindex(columns=[*DESCRIBE_COLUMNS, *TEST_COLUMNS])
     out["p_welch_bh"] = bh_adjust(out["p_welch"].to_numpy())
     out["p_mann_whitney_bh"] = bh_adjust(out["p_mann_whitney"].to_numpy())
     out["significant"] = (out["p_welch_bh"] < alpha) & (out["p_mann_whitney_bh"] < alpha)
@@ -331,13 +349,18 @@ def rfm_table(
     out["R"] = quantile_score(table[recency], bins, higher_is_better=False)
     out["F"] = quantile_score(table[frequency], bins)
     out["M"] = quantile_score(table[monetary].fillna(0.0), bins)
-    r5 = np.ceil(out["R"] * 5 / bins).astype(int)
-    f5 = np.ceil(out["F"] * 5 / bins).astype(int)
-    lookup = {(r, f): rfm_segment(r, f) for r in range(1, 6) for f in range(1, 6)}
+    cells = range(1, bins + 1)
+    lookup = {(r, f): rfm_cell(r, f, bins) for r in cells for f in cells}
     out["segment"] = pd.Categorical(
-        [lookup[(a, b)] for a, b in zip(r5, f5, strict=True)], categories=list(RFM_ORDER)
+        [lookup[(a, b)] for a, b in zip(out["R"], out["F"], strict=True)],
+        categories=list(RFM_ORDER),
     )
     return out
+
+
+def rfm_cell(r: int, f: int, bins: int = 5) -> str:
+    """The segment of recency and frequency scores on a 1..bins scale (rescaled to 1-5)."""
+    return rfm_segment(int(np.ceil(r * 5 / bins)), int(np.ceil(f * 5 / bins)))
 
 
 # --- behaviour clusters ----------------------------------------------------------------
@@ -375,6 +398,17 @@ def log_features(table: pd.DataFrame, features: list[str]) -> np.ndarray:
     return np.log1p(X)
 
 
+def standardised(
+    table: pd.DataFrame, features: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The log features as z-scores, with the mean and scale used (a constant feature keeps
+    scale 1, so it stays at 0 instead of dividing by zero)."""
+    X = log_features(table, features)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return (X - mean) / scale, mean, scale
+
+
 def choose_k(
     Z: np.ndarray, k_values: list[int], seed: int, sample: int = 5000
 ) -> tuple[int, pd.DataFrame]:
@@ -409,10 +443,7 @@ def fit_clusters(
     feature names. Clusters are numbered by size, largest first."""
     from sklearn.cluster import KMeans
 
-    X = log_features(table, features)
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0
-    Z = (X - mean) / scale
+    Z, mean, scale = standardised(table, features)
     km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Z)
     sizes = np.bincount(km.labels_, minlength=k)
     rank = np.empty(k, dtype=int)
@@ -489,6 +520,17 @@ def contact_value(
     return gain - cost, cost
 
 
+def _curve(n: int, steps: int, profit_at, cost_at) -> pd.DataFrame:
+    """Profit, cost and ROI at ``steps`` equal shares of ``n`` users (K = 0 included)."""
+    ks = np.unique(np.round(np.linspace(0, n, steps + 1)).astype(int))
+    frame = pd.DataFrame(
+        {"users": ks, "share": ks / n, "profit": profit_at(ks), "cost": cost_at(ks)}
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["roi"] = np.where(frame["cost"] > 0, frame["profit"] / frame["cost"], np.nan)
+    return frame
+
+
 def campaign_curve(
     order: np.ndarray, churn: np.ndarray, value: np.ndarray, c: Campaign, steps: int = 100
 ) -> pd.DataFrame:
@@ -496,16 +538,9 @@ def campaign_curve(
 
     ``order`` lists row positions, best first; K runs over ``steps`` equal shares."""
     profit, cost = contact_value(churn, value, c)
-    n = len(order)
     cum_profit = np.concatenate([[0.0], np.cumsum(profit[order])])
     cum_cost = np.concatenate([[0.0], np.cumsum(cost[order])])
-    ks = np.unique(np.round(np.linspace(0, n, steps + 1)).astype(int))
-    frame = pd.DataFrame(
-        {"users": ks, "share": ks / n, "profit": cum_profit[ks], "cost": cum_cost[ks]}
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frame["roi"] = np.where(frame["cost"] > 0, frame["profit"] / frame["cost"], np.nan)
-    return frame
+    return _curve(len(order), steps, cum_profit.__getitem__, cum_cost.__getitem__)
 
 
 def random_curve(
@@ -513,14 +548,7 @@ def random_curve(
 ) -> pd.DataFrame:
     """The expected curve of contacting K users at random: K times the average user."""
     profit, cost = contact_value(churn, value, c)
-    n = len(profit)
-    ks = np.unique(np.round(np.linspace(0, n, steps + 1)).astype(int))
-    frame = pd.DataFrame(
-        {"users": ks, "share": ks / n, "profit": ks * profit.mean(), "cost": ks * cost.mean()}
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frame["roi"] = np.where(frame["cost"] > 0, frame["profit"] / frame["cost"], np.nan)
-    return frame
+    return _curve(len(profit), steps, lambda k: k * profit.mean(), lambda k: k * cost.mean())
 
 
 def best_k(curve: pd.DataFrame) -> pd.Series:
