@@ -37,6 +37,28 @@ def rees46_csv(shared_data: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def ci_book(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
+    """The CI book built once with `shoplog book`, data and build folders outside the project."""
+    from shoplog import cli
+
+    tmp = tmp_path_factory.mktemp("book")
+    paths = ProjectPaths.create(tmp / "data", tmp / "build")
+    code = cli.main(
+        [
+            "book",
+            "--profile",
+            "ci",
+            "--data-dir",
+            str(paths.data_dir),
+            "--build-dir",
+            str(paths.build_dir),
+        ]
+    )
+    assert code == 0
+    return paths
+
+
 @pytest.fixture
 def tmp_paths(tmp_path: Path) -> ProjectPaths:
     """Project paths whose data and build folders are temporary."""

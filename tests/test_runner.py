@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import page_text, write_tiny_chapter
 
 from shoplog import cli
+from shoplog.files import atomic_write_json
 from shoplog.params import load_params
 from shoplog.paths import ProjectPaths
 from shoplog.runner import (
     RunError,
+    _path_replacements,
+    _run_in_own_group,
     build_book,
     chapters,
     prepare_data,
+    publishable,
+    read_run_state,
     run_chapters,
     toc_documents,
 )
@@ -168,3 +177,168 @@ def test_a_chapter_that_does_not_apply_is_published_with_its_reason(
     assert "the log has too few rows" in page_text(
         mini_project.html_dir / "notebooks" / "01_tiny.html"
     )
+
+
+def write_output_chapter(path: Path, content: str, fail: bool = False) -> None:
+    """A chapter that writes ``content`` to an output CSV (and then fails, if asked)."""
+    path.write_text(
+        f"""---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Tiny
+
+```{{code-cell}} ipython3
+:tags: [parameters]
+
+# Where outputs go
+outputs_dir = "x"
+```
+
+```{{code-cell}} ipython3
+from pathlib import Path
+Path(outputs_dir, "table.csv").write_text("{content}")
+{"raise ValueError('failed after writing its output')" if fail else ""}
+```
+"""
+    )
+
+
+def test_a_failed_run_publishes_nothing_and_build_refuses(
+    mini_project: ProjectPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chapter = mini_project.root / "notebooks" / "01_tiny.md"
+    params = load_params("ci")
+    prepare_data(params, mini_project)
+    write_output_chapter(chapter, "good")
+    run_chapters(params, mini_project)
+    build_book(mini_project)
+    table = mini_project.outputs_dir / "table.csv"
+    assert table.read_text() == "good"
+    assert read_run_state(mini_project) == {"status": "complete"}
+
+    write_output_chapter(chapter, "half", fail=True)
+    with pytest.raises(RunError, match="failed after writing its output"):
+        run_chapters(params, mini_project)
+    # the chapter wrote before failing, into the run's staging folder only
+    assert table.read_text() == "good"
+    assert not mini_project.run_dir.exists()
+    state = read_run_state(mini_project)
+    assert state["status"] == "failed" and state["chapter"] == "notebooks/01_tiny"
+    with pytest.raises(RunError, match="the last run failed in notebooks/01_tiny") as info:
+        build_book(mini_project)
+    assert "--last-complete" in str(info.value)
+    # the command line: exit 1 with the same message, or the last complete run on request
+    assert mini_project.html_dir.exists()
+    monkey_root = pytest.MonkeyPatch()
+    monkey_root.setattr("shoplog.paths.PROJECT_ROOT", mini_project.root)
+    try:
+        args = ["build", "--profile", "ci", "--data-dir", str(mini_project.data_dir)]
+        args += ["--build-dir", str(mini_project.build_dir)]
+        assert cli.main(args) == 1
+        assert "the last run failed in notebooks/01_tiny" in capsys.readouterr().err
+        assert cli.main([*args, "--last-complete"]) == 0
+    finally:
+        monkey_root.undo()
+
+
+def test_leftovers_of_a_killed_run_are_cleaned(
+    mini_project: ProjectPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = load_params("ci")
+    prepare_data(params, mini_project)
+    run_chapters(params, mini_project)
+    # what a kill -9 in the middle of a run and a build leaves behind
+    leftovers = [
+        mini_project.run_dir / "data" / "outputs" / "half.csv",
+        mini_project.build_dir / "executing" / "01_tiny.ipynb",
+        mini_project.build_dir / "failed" / "01_tiny.ipynb",
+        mini_project.build_dir / "building" / "x.html",
+        mini_project.processed_dir / ".quality.json.abc123.tmp",
+        mini_project.outputs_dir / "glued" / ".01_tiny.json.def456.tmp",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    (mini_project.run_state_path).write_text('{"status": "running"}')
+    with pytest.raises(RunError, match="the last run did not finish"):
+        build_book(mini_project)
+    capsys.readouterr()
+    run_chapters(params, mini_project, force=True)
+    assert "[run] removed leftovers of an unfinished run" in capsys.readouterr().out
+    assert not [p for p in leftovers if p.exists()]
+    build_book(mini_project)
+
+
+def test_state_files_are_written_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "state.json"
+    atomic_write_json(target, {"version": 1})
+
+    def crash(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("shoplog.files.os.replace", crash)
+    with pytest.raises(OSError):
+        atomic_write_json(target, {"version": 2, "long": "x" * 10_000})
+    assert json.loads(target.read_text()) == {"version": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left
+
+
+def test_an_interrupted_build_leaves_no_process_behind(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    script = f"sleep 60 & echo $! > {pid_file}; wait"
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run_in_own_group(["bash", "-c", script])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child), "the build's child process outlived the interrupted build"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+def test_published_notebooks_name_no_machine_path(tmp_path: Path) -> None:
+    paths = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
+    staged = paths.staged()
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                f'events_path = "{staged.processed_dir}/events.parquet"\n'
+                f'code = "{paths.root}/src/shoplog/eda.py"'
+            )
+        ]
+    )
+    nb.metadata["papermill"] = {"input_path": str(paths.root), "start_time": "2026-01-01"}
+    out = publishable(nb, _path_replacements(paths, staged))
+    text = nbformat.writes(out)
+    assert str(tmp_path) not in text and str(paths.root) not in text
+    assert 'events_path = "data/processed/events.parquet"' in out.cells[0].source
+    assert 'code = "src/shoplog/eda.py"' in out.cells[0].source
+    assert out.metadata["papermill"] == {}

@@ -20,6 +20,8 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from shoplog.files import atomic_write_text, file_sha256
+
 CARD_SUFFIX = ".card.json"
 MODEL_SUFFIX = ".joblib"
 LIBRARIES = (
@@ -61,7 +63,7 @@ class ModelCard:
     sha256: str = ""
 
     def to_json(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2, default=_plain) + "\n")
+        atomic_write_text(path, json.dumps(asdict(self), indent=2, default=_plain) + "\n")
 
     @classmethod
     def from_json(cls, path: Path) -> ModelCard:
@@ -99,14 +101,6 @@ def data_fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:
     h.update(",".join(X.columns).encode())
     h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
     h.update(np.ascontiguousarray(y, dtype="float64").tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 

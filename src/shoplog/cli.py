@@ -12,9 +12,16 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import errno
+import signal
 import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
 
 from shoplog.artifacts import ModelArtifactError
+from shoplog.files import CorruptFileError, describe_os_error
 from shoplog.ingest import IngestError
 from shoplog.params import ParamsError, load_params
 from shoplog.paths import ProjectPaths
@@ -48,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, parents=[common], help=helptext, description=helptext)
         if name in ("run", "book"):
             cmd.add_argument("--only", nargs="+", help="execute only these chapters (e.g. 01_data)")
+        if name == "build":
+            cmd.add_argument(
+                "--last-complete",
+                action="store_true",
+                help="build the last complete run's pages even though a later run failed",
+            )
     sc = sub.add_parser(
         "score",
         parents=[common],
@@ -72,37 +85,93 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(ValueError):
+    """A folder or argument given on the command line that cannot be used (exit 2)."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code (2 for bad parameters, 1 for a failed run)."""
+    """Entry point; returns the process exit code: 0 done, 2 a parameter or argument to
+    fix, 1 a failed run (the message says which step and why), 130 interrupted.
+
+    Every mistake a user can make ends in one message, never a traceback."""
     args = _parser().parse_args(argv)
+    previous = _stop_on_sigterm()
+    try:
+        return _dispatch(args)
+    except (ParamsError, UsageError) as exc:
+        return _fail(exc, 2)
+    except (IngestError, RunError, ScoringError, ModelArtifactError, CorruptFileError) as exc:
+        return _fail(exc, 1)
+    except OSError as exc:
+        return _fail(describe_os_error(exc, f"running `shoplog {args.command}`"), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; nothing published was changed. Run the command again.", 130)
+    except Exception as exc:
+        if "No space left on device" not in str(exc):  # the engine's own I/O errors
+            raise
+        full = OSError(errno.ENOSPC, "No space left on device")
+        return _fail(describe_os_error(full, f"running `shoplog {args.command}`"), 1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(exc: Exception | str, code: int) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return code
+
+
+def _stop_on_sigterm() -> Any:
+    """Turn SIGTERM into KeyboardInterrupt, so a killed run cleans up (its Jupyter Book
+    and kernels stop, nothing half-published); returns the handler to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def writable_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` and check a file can be written in it, or say what to do."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"{option} {folder.name}: the folder cannot be written ({exc.strerror or exc}); "
+            f"choose a writable folder with {option} or fix its permissions"
+        ) from None
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "generate":
         from shoplog.synthetic import generate_events
 
         summary = generate_events(args.output, args.preset, args.seed, n_users=args.users)
         print(f"{summary.rows:,} events, {summary.users:,} users -> {summary.path}")
         return 0
-    try:
-        params = load_params(args.profile, args.overrides)
-        paths = ProjectPaths.create(args.data_dir, args.build_dir)
-        print(
-            f"profile {params.profile}: {params.data.label}, "
-            f"{params.study.start_date} to {params.study.end_date}",
-            flush=True,
-        )
-        if args.command == "score":
-            return _score(args, params, paths)
-        if args.command in ("ingest", "run", "book"):
-            prepare_data(params, paths, force=args.force and args.command == "ingest")
-        if args.command in ("run", "book"):
-            run_chapters(params, paths, only=args.only, force=args.force)
-        if args.command in ("build", "book"):
-            build_book(paths, params.book.extra_chapters)
-    except ParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (IngestError, RunError, ScoringError, ModelArtifactError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    params = load_params(args.profile, args.overrides)
+    paths = ProjectPaths.create(args.data_dir, args.build_dir)
+    writable_folder(paths.data_dir, "--data-dir")
+    if args.command != "ingest":
+        writable_folder(paths.build_dir, "--build-dir")
+    print(
+        f"profile {params.profile}: {params.data.label}, "
+        f"{params.study.start_date} to {params.study.end_date}",
+        flush=True,
+    )
+    if args.command == "score":
+        return _score(args, params, paths)
+    if args.command in ("ingest", "run", "book"):
+        prepare_data(params, paths, force=args.force and args.command == "ingest")
+    if args.command in ("run", "book"):
+        run_chapters(params, paths, only=args.only, force=args.force)
+    if args.command in ("build", "book"):
+        last_complete = getattr(args, "last_complete", False)
+        build_book(paths, params.book.extra_chapters, last_complete=last_complete)
     return 0
 
 
@@ -117,6 +186,11 @@ def _score(args: argparse.Namespace, params, paths: ProjectPaths) -> int:
     except ValueError:
         print(f"error: --anchor {args.anchor!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
         return 2
+    if args.out:  # checked before the scoring work, not after it
+        out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {out.name} is a folder: name the CSV file to write")
+        writable_folder(out.resolve().parent, "--out")
     summary = score(params, paths, args.log, anchor, args.model, args.out)
     if summary.quality is not None:
         q = summary.quality

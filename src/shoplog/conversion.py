@@ -21,7 +21,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from shoplog import metrics as M
 from shoplog import models
-from shoplog.engine import seconds_between
+from shoplog.engine import exact_mean, exact_sum, seconds_between
 from shoplog.sessions import FUNNEL_ORDER, session_numbers
 
 PREFIX_FEATURES = [
@@ -73,9 +73,9 @@ def prefix_table(events: ir.Table, k: int, gap_minutes: float) -> ir.Table:
         k_categories=s.category_id.nunique(where=first),
         k_brands=s.brand.nunique(where=first),
         k_last=s.event_time.max(where=first),
-        k_view_price_mean=s.price.mean(where=first & is_view),
+        k_view_price_mean=exact_mean(s.price, where=first & is_view),
         k_view_price_max=s.price.max(where=first & is_view),
-        k_cart_value=s.price.sum(where=first & is_cart).fill_null(0.0),
+        k_cart_value=exact_sum(s.price, where=first & is_cart).fill_null(0.0),
     )
     bought = per.first_purchase_pos.notnull().cast("int64")
     by_user = ibis.window(group_by="user_id", order_by="session")

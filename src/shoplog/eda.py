@@ -7,7 +7,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from shoplog.engine import seconds_between
+from shoplog.engine import exact_mean, exact_sum, micros_between, seconds_between
 from shoplog.ingest import CANONICAL_COLUMNS
 from shoplog.params import CANONICAL_EVENT_TYPES
 from shoplog.sessions import session_numbers
@@ -127,7 +127,7 @@ def session_sizes(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
     freq = per.group_by(["events", per.minutes.floor().cast("int64").name("minutes")]).aggregate(
         sessions=per.count()
     )
-    return freq.to_pandas()
+    return freq.order_by(["events", "minutes"]).to_pandas()
 
 
 def category_labels(events: ir.Table) -> ir.Table:
@@ -168,7 +168,9 @@ def funnel(
     for step in FUNNEL_STEPS:
         so_far = so_far & per[step]
         reached[step] = so_far.sum().cast("int64")
-    wide = per.group_by("group").aggregate(**reached).order_by(ibis.desc("view")).limit(top)
+    # the group breaks ties, so the same groups make the cut on every run
+    wide = per.group_by("group").aggregate(**reached)
+    wide = wide.order_by([ibis.desc("view"), "group"]).limit(top)
     df = wide.to_pandas().melt(id_vars="group", var_name="step", value_name="sessions")
     df["step"] = pd.Categorical(df["step"], categories=FUNNEL_STEPS, ordered=True)
     df = df.sort_values(["group", "step"]).reset_index(drop=True)
@@ -183,7 +185,7 @@ def category_prices(events: ir.Table, top: int = 10) -> pd.DataFrame:
     v = v.join(category_labels(events), "category_id")
     q = {f"q{int(p * 100):02d}": v.price.quantile(p) for p in (0.05, 0.25, 0.5, 0.75, 0.95)}
     out = v.group_by("category").aggregate(views=v.count(), **q)
-    return out.order_by(ibis.desc("views")).limit(top).to_pandas()
+    return out.order_by([ibis.desc("views"), "category"]).limit(top).to_pandas()
 
 
 def active_periods(events: ir.Table, unit: str) -> ir.Table:
@@ -247,9 +249,11 @@ def rfm_table(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
     per = buys.group_by("user_id").aggregate(
         last=buys.event_time.max(),
         orders=buys.session.nunique(),
-        spend=buys.price.sum().fill_null(0.0),
+        spend=exact_sum(buys.price).fill_null(0.0),
     )
-    per = per.mutate(recency=seconds_between(end, per.last) / 86400.0)
+    # recency in whole microseconds too, so its mean per cell is exact (thread-independent)
+    per = per.mutate(_recency_us=micros_between(end, per.last))
+    per = per.mutate(recency=per._recency_us.cast("float64") / 86400e6)
     n = per.user_id.count().over(ibis.window())
 
     def quintile(column: ir.Column) -> ir.IntegerValue:
@@ -261,8 +265,8 @@ def rfm_table(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
     scored = per.mutate(r_score=6 - quintile(per.recency), f_score=quintile(per.orders))
     out = scored.group_by(["r_score", "f_score"]).aggregate(
         users=scored.count(),
-        monetary_mean=scored.spend.mean(),
-        recency_mean=scored.recency.mean(),
+        monetary_mean=exact_mean(scored.spend),
+        recency_mean=scored._recency_us.mean() / 86400e6,
         orders_mean=scored.orders.mean(),
     )
     return out.order_by(["r_score", "f_score"]).to_pandas()

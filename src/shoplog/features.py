@@ -47,7 +47,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from shoplog.engine import seconds_between
+from shoplog.engine import micros_between, money_units, money_value, seconds_between
 from shoplog.params import FeatureParams
 from shoplog.sessions import session_numbers
 
@@ -58,8 +58,9 @@ EVENT_SHORT = {
     "purchase": "purchases",
 }
 TREND_WINDOWS = (7, 30)
-# running totals that add up prices (floats); the others count events, sessions or days
-FLOAT_TOTALS = frozenset({"spend", "view_price_sum", "purchase_price_sum"})
+# running totals that add up prices (int64 millionths, see engine.money_units); the
+# others count events, sessions or days
+MONEY_TOTALS = frozenset({"spend", "view_price_sum", "purchase_price_sum"})
 ZERO_FILLED_GROUPS = frozenset({"activity", "spend", "history_counts", "breadth"})
 
 
@@ -392,10 +393,10 @@ def make_pieces(sessions: ir.Table) -> ir.Table:
         t_last=e.event_time.max(),
         n_events=e.count(),
         **{f"n_{short}": is_[t].sum().cast("int64") for t, short in EVENT_SHORT.items()},
-        spend=e.price.sum(where=is_["purchase"]).fill_null(0.0),
-        view_price_sum=e.price.sum(where=is_["view"] & priced).fill_null(0.0),
+        spend=money_units(e.price).sum(where=is_["purchase"]).fill_null(0),
+        view_price_sum=money_units(e.price).sum(where=is_["view"] & priced).fill_null(0),
         view_price_n=(is_["view"] & priced).sum().cast("int64"),
-        purchase_price_sum=e.price.sum(where=is_["purchase"] & priced).fill_null(0.0),
+        purchase_price_sum=money_units(e.price).sum(where=is_["purchase"] & priced).fill_null(0),
         purchase_price_n=(is_["purchase"] & priced).sum().cast("int64"),
         t_first_purchase=e.event_time.min(where=is_["purchase"]),
         t_last_purchase=e.event_time.max(where=is_["purchase"]),
@@ -545,16 +546,12 @@ def day_totals(
         **{k: v.fill_null(0) for k, v in daily.items() if k in totals}
     )
     run = ibis.window(group_by="user_id", order_by="day", preceding=None, following=0)
-    floats = FLOAT_TOTALS
     return days.select(
         "user_id",
         "day",
         next_day=days.day.lead().over(ibis.window(group_by="user_id", order_by="day")),
         c_active_days=ibis.row_number().over(run).cast("int64") + 1,
-        **{
-            f"c_{k}": days[k].sum().over(run).cast("float64" if k in floats else "int64")
-            for k in sorted(totals)
-        },
+        **{f"c_{k}": days[k].sum().over(run).cast("int64") for k in sorted(totals)},
     )
 
 
@@ -599,9 +596,8 @@ def windowed_features(
 
     def window_sum(total: str, near: int, far: int) -> ir.NumericValue:
         diff = at(total, near) - at(total, far)
-        # a difference of two running float sums leaves rounding residue (-9e-13 for an
-        # empty window); amounts are sums of prices, so six decimals are exact
-        return diff.round(6) if total in FLOAT_TOTALS else diff
+        # amounts run as exact integer millionths: no residue, no dependence on threads
+        return money_value(diff) if total in MONEY_TOTALS else diff
 
     cols = {name: window_sum(total, near, far) for name, (total, near, far) in sums.items()}
     for top, parts in TOPS.items():
@@ -631,16 +627,17 @@ def session_stats(pieces: ir.Table, anchors: ir.Table, days: int) -> ir.Table:
         pieces.next_hour,
         latest=pieces.sess_start + ibis.interval(days=days),
     )
-    minutes = seconds_between(j.t_last, j.sess_start) / 60.0
-    depth = j.cum_events.cast("float64")
+    # means of whole microseconds and event counts: exact integer sums, thread-independent
+    micros = micros_between(j.t_last, j.sess_start)
+    depth = j.cum_events
     has_cart = j.cum_carts > 0
     mean_minutes, max_minutes, mean_depth, max_depth = session_names(days)
     return j.group_by(["user_id", "anchor"]).aggregate(
         **{
-            mean_minutes: minutes.mean(),
-            max_minutes: minutes.max(),
+            mean_minutes: micros.mean() / 6e7,
+            max_minutes: micros.max().cast("float64") / 6e7,
             mean_depth: depth.mean(),
-            max_depth: depth.max(),
+            max_depth: depth.max().cast("float64"),
         },
         _cart_sessions=has_cart.sum(),
         _abandoned=(has_cart & (j.cum_purchases == 0)).sum(),
@@ -676,7 +673,7 @@ def history_features(user_hours: ir.Table, scored: ir.Table) -> ir.Table:
         tenure_days=seconds_between(a, j.first_time) / 86400.0,
         sessions_total=j.cum_sessions,
         orders_total=j.cum_orders,
-        spend_total=j.cum_spend,
+        spend_total=money_value(j.cum_spend),
         mean_visit_gap_days=gap,
         gap_ratio=ibis.ifelse(gap > 0, since_start / gap, ibis.null()),
     )

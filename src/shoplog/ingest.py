@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import inspect
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ import pandas as pd
 
 from shoplog import synthetic
 from shoplog.engine import connect, run_sql, sql_ident, sql_quote
+from shoplog.files import CorruptFileError, atomic_write_json, file_sha256, read_json
 from shoplog.params import CANONICAL_EVENT_TYPES, MappingParams, Params
 from shoplog.sessions import derive_sessions
 
@@ -79,14 +79,20 @@ class QualityReport:
     study_end: str
     malformed_examples: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # SHA-256 of the processed log's bytes: two runs on the same data show the same one
+    fingerprint: str = ""
 
     def to_json(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+        atomic_write_json(path, asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, path: Path) -> QualityReport:
-        return cls(**json.loads(Path(path).read_text()))
+        """The report ingestion wrote (:class:`CorruptFileError` when it is not readable)."""
+        raw = read_json(path, "the data-quality report")
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            raise CorruptFileError(Path(path), "the data-quality report", str(exc)) from exc
 
     def check_balance(self) -> None:
         """Every row read is either kept or dropped for a reason (no silent loss)."""
@@ -566,9 +572,8 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
         f"SELECT count(*) FROM (SELECT DISTINCT user_id, user_session FROM "
         f"read_parquet({sql_quote(str(paths.events_path))}))",
     )
-    rel_source = paths.relative(path)
     report = QualityReport(
-        source=params.data.label if params.data.is_synthetic else rel_source,
+        source=params.data.label if params.data.is_synthetic else paths.display(path),
         source_format=fmt,
         rows_read=parsed_rows + malformed,
         drops=drops,
@@ -582,6 +587,7 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
         study_end=str(params.study.end_date),
         malformed_examples=_malformed_examples(con) if malformed else [],
         notes=notes,
+        fingerprint=file_sha256(paths.events_path),
     )
     report.check_balance()
     report.to_json(paths.quality_path)

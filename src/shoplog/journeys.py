@@ -15,7 +15,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from shoplog.engine import seconds_between
+from shoplog.engine import micros_between
 from shoplog.sessions import FUNNEL_ORDER, session_numbers
 
 START, END = "▶ start", "■ end"
@@ -58,15 +58,18 @@ def dfg(steps: ir.Table) -> pd.DataFrame:
     follows = steps.select(
         source=steps.activity,
         target=steps.next_activity.fill_null(END),
-        wait=seconds_between(steps.next_time, steps.event_time),
+        wait=micros_between(steps.next_time, steps.event_time),
     )
     first = steps.filter(steps.step == 0)
     opens = first.select(
-        source=ibis.literal(START), target=first.activity, wait=ibis.null().cast("float64")
+        source=ibis.literal(START), target=first.activity, wait=ibis.null().cast("int64")
     )
     both = ibis.union(follows, opens)
     grouped = both.group_by(["source", "target"]).aggregate(
-        count=both.count(), mean_seconds=both.wait.mean(), median_seconds=both.wait.median()
+        # whole microseconds: an exact integer mean, whatever the thread count
+        count=both.count(),
+        mean_seconds=both.wait.mean() / 1e6,
+        median_seconds=both.wait.median().cast("float64") / 1e6,
     )
     out = grouped.to_pandas()[["source", "target", "count", "mean_seconds", "median_seconds"]]
     return out.sort_values(

@@ -21,6 +21,8 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
+from shoplog.engine import money_value
+
 LABELS = ("dormant", "no_purchase", "purchase", "spend_next", "repurchase_churn")
 LABEL_DESCRIPTIONS = {
     "dormant": "No event at all in the horizon after the anchor (primary churn label).",
@@ -75,7 +77,7 @@ def compute_labels(
         dormant=when_observed((t._events.fill_null(0) == 0).cast("float64")),
         no_purchase=when_observed((purchases == 0).cast("float64")),
         purchase=when_observed((purchases > 0).cast("float64")),
-        spend_next=when_observed(t._spend.fill_null(0.0).cast("float64")),
+        spend_next=when_observed(money_value(t._spend.fill_null(0))),
         repurchase_churn=when_observed(
             ibis.ifelse(recent_buyer, (~repurchased).cast("float64"), ibis.null())
         ),

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shoplog.paths import PROJECT_ROOT
 
 CANONICAL_EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(?:[kmgt]i?b|%)", re.IGNORECASE)
 
 
 class ParamsError(ValueError):
@@ -77,6 +81,18 @@ class MappingParams(_Section):
                 f"event_types maps to unknown types {bad}; map each source name to one of {allowed}"
             )
         return {str(k): v for k, v in value.items()}
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as 'UTC', "
+                "'Europe/Berlin' or 'America/New_York'"
+            ) from None
+        return value
 
     @field_validator("event_type")
     @classmethod
@@ -338,10 +354,41 @@ class EngineParams(_Section):
     """The engine that scans the log (Ibis backend and its resources)."""
 
     backend: Literal["duckdb"] = "duckdb"
+    # a size with its unit (KB, MB, GB, TB or KiB ... TiB) or a share of the machine's memory
     memory_limit: str = "8GB"
     threads: int | None = Field(default=None, gt=0)
     # where the engine may spill; None uses its default
     temp_directory: str | None = None
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_size(cls, value: Any) -> str:
+        match = _MEMORY.fullmatch(str(value).strip())
+        if match is None or float(match.group(1)) <= 0:
+            raise ValueError(
+                f"{value!r} is not a memory size: write a positive number with a unit, "
+                "such as 8GB, 512MB, 4GiB, or a share of the machine's memory such as 50%"
+            )
+        return str(value).strip()
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _writable_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        path = Path(value).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{value!r} is a file, not a folder: name a folder to spill into")
+        try:  # the engine creates it anyway; trying now turns a later crash into a message
+            path.mkdir(parents=True, exist_ok=True)
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise PermissionError("not writable")
+        except OSError as exc:
+            raise ValueError(
+                f"{value!r} cannot be created or written ({exc.strerror or exc}): name a "
+                "writable folder, such as /tmp/shoplog-spill"
+            ) from None
+        return value
 
 
 class Params(_Section):
@@ -469,6 +516,10 @@ def read_profile(profile: str | Path, params_dir: Path | None = None) -> dict[st
             layer = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+        except ValueError as exc:  # an impossible date such as 2020-02-30
+            raise ParamsError(
+                f"{path}: a value is not a real date ({exc}); dates are YYYY-MM-DD"
+            ) from None
         if not isinstance(layer, dict):
             raise ParamsError(f"{path} must hold a mapping of sections, not {type(layer).__name__}")
         parent = layer.pop("extends", None)
@@ -494,6 +545,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[st
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as exc:
             raise ParamsError(f"override {item!r}: value is not valid YAML ({exc})") from exc
+        except ValueError as exc:  # a date YAML recognises but the calendar has not
+            raise ParamsError(
+                f"--set {item}: {text.strip()!r} is not a real date ({exc}); "
+                f"write it as YYYY-MM-DD, e.g. --set {key.strip()}=2020-02-29"
+            ) from None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -519,8 +575,33 @@ def validate_params(raw: dict[str, Any], origin: str = "parameters") -> Params:
                 msg = "unknown key (check its spelling and section)"
             elif err["type"] == "missing":
                 msg = "required; add it to the profile or pass --set " + where + "=..."
+            example = _example(err["loc"])
+            if example is not None and err["type"] != "extra_forbidden":
+                msg += f" (a valid value: --set {where}={example})"
             lines.append(f"  {where}: {msg}")
         raise ParamsError(f"invalid {origin}:\n" + "\n".join(lines)) from None
+
+
+def _example(loc: tuple[Any, ...]) -> str | None:
+    """A valid value for the key at ``loc``: its default, or a date for the study window."""
+    model: Any = Params
+    field = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(part, str) or fields is None or part not in fields:
+            break
+        field = fields[part]
+        model = field.annotation
+    if field is None:
+        return None
+    if field.is_required():
+        return "2020-01-01" if field.annotation is dt.date else None
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel) or default is None:
+        return None
+    if isinstance(default, list):
+        return "[" + ", ".join(str(v) for v in default) + "]"
+    return str(default).lower() if isinstance(default, bool) else str(default)
 
 
 def load_params(

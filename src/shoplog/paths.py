@@ -93,9 +93,34 @@ class ProjectPaths:
     def fingerprints_path(self) -> Path:
         return self.build_dir / "fingerprints.json"
 
+    # -- a run in progress ------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        """Where a run's chapters write; published to the data and stage folders on success."""
+        return self.build_dir / "run"
+
+    @property
+    def run_state_path(self) -> Path:
+        """How the last run ended: ``running`` (or killed), ``failed`` or ``complete``."""
+        return self.build_dir / "run.json"
+
+    def staged(self) -> ProjectPaths:
+        """The paths a running chapter writes to: a data folder inside :attr:`run_dir`."""
+        return ProjectPaths(
+            root=self.root, data_dir=self.run_dir / "data", build_dir=self.build_dir
+        )
+
     def relative(self, path: Path) -> str:
-        """``path`` relative to the root when inside it (no machine paths in the book)."""
+        """``path`` relative to the root when inside it, else absolute (usable by code)."""
         try:
             return path.resolve().relative_to(self.root).as_posix()
         except ValueError:
             return path.resolve().as_posix()
+
+    def display(self, path: Path) -> str:
+        """``path`` as a reader may see it: relative to the root, or its name alone when
+        outside (no machine paths in anything published)."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.name

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shoplog.files import atomic_write_json
+
 _GLUED: dict[str, Any] = {}
 
 
@@ -47,9 +49,7 @@ def glued() -> dict[str, Any]:
 
 def save_glued(path: str | Path) -> None:
     """Write the glued values as JSON (sorted keys, so identical runs give identical files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_GLUED, indent=2, sort_keys=True))
+    atomic_write_json(path, _GLUED, indent=2, sort_keys=True)
 
 
 def share_text(value: float) -> str:

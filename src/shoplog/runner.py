@@ -1,4 +1,4 @@
-"""Run the book: prepare data, execute chapters in ``_toc.yml`` order, build the HTML.
+"""Run the book: prepare data, execute chapters by their number, build the HTML.
 
 - **Data** is ingested first (see :mod:`shoplog.ingest`).
 - **Chapters** are the ``notebooks/`` entries of ``_toc.yml``, stored as jupytext
@@ -7,9 +7,16 @@
   ``study.end_date``) plus the run's paths. A chapter is skipped when its
   fingerprint (its text, its parameters, the package code, the data and every
   earlier chapter) is unchanged.
-- **A failing cell** stops the run with the chapter, cell and error; the partly
-  executed notebook is kept under ``_build/failed/`` and the published HTML is
-  left as it was.
+- **A run is all or nothing.** Chapters write into a staging folder
+  (``_build/run/``: a copy of the outputs, the modelling table, the executed
+  notebooks); only when every chapter succeeded are these published together into
+  the data folder and the book's stage. A failing cell stops the run with the
+  chapter, cell and error, keeps the partly executed notebook under
+  ``_build/failed/`` and changes nothing published; ``_build/run.json`` records how
+  the last run ended, and ``shoplog build`` refuses to build after a run that did not
+  finish. Leftovers of a killed run are removed by the next one.
+- **Nothing published names this machine:** the executed notebooks' paths are
+  rewritten relative to the project (a folder outside it by its name alone).
 - **The build** runs Jupyter Book (no execution, warnings as errors) on a staged
   copy of the book and swaps the new HTML in only when it succeeded.
 """
@@ -17,10 +24,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,6 +43,13 @@ import jupytext
 import nbformat
 import yaml
 
+from shoplog.files import (
+    CorruptFileError,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    remove_leftovers,
+)
 from shoplog.ingest import QualityReport, ingest, resolve_source
 from shoplog.params import Params
 from shoplog.paths import ProjectPaths
@@ -186,15 +203,21 @@ class Fingerprints:
 
     @classmethod
     def load(cls, path: Path) -> Fingerprints:
-        if path.exists():
-            raw = json.loads(path.read_text())
-            return cls(path=path, data=raw.get("data"), chapters=raw.get("chapters", {}))
-        return cls(path=path, chapters={})
+        """The saved fingerprints; an unreadable file counts as none (everything re-runs)."""
+        if not path.exists():
+            return cls(path=path, chapters={})
+        try:
+            raw = read_json(path, "the run's fingerprints")
+            if not isinstance(raw, dict) or not isinstance(raw.get("chapters", {}), dict):
+                raise CorruptFileError(path, "the run's fingerprints", "not a mapping")
+        except CorruptFileError as exc:
+            _say(f"[run] {exc}; ignoring it: the data is ingested and every chapter runs again")
+            return cls(path=path, chapters={})
+        return cls(path=path, data=raw.get("data"), chapters=raw.get("chapters", {}))
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(
-            json.dumps({"data": self.data, "chapters": self.chapters}, indent=2, sort_keys=True)
+        atomic_write_json(
+            self.path, {"data": self.data, "chapters": self.chapters}, indent=2, sort_keys=True
         )
 
 
@@ -223,8 +246,13 @@ def prepare_data(params: Params, paths: ProjectPaths, force: bool = False) -> Qu
         prints.data == fingerprint and paths.events_path.exists() and paths.quality_path.exists()
     )
     if up_to_date and not force:
-        _say(f"[data] {paths.relative(paths.events_path)} is up to date (skipped)")
-        return QualityReport.from_json(paths.quality_path)
+        try:
+            report = QualityReport.from_json(paths.quality_path)
+        except CorruptFileError as exc:
+            _say(f"[data] {exc}; ingesting again")
+        else:
+            _say(f"[data] {paths.relative(paths.events_path)} is up to date (skipped)")
+            return report
     start = time.perf_counter()
     _say(f"[data] ingesting {params.data.label} ...")
     report = ingest(params, paths)
@@ -279,6 +307,137 @@ def skipped_page(nb: nbformat.NotebookNode, reason: str) -> nbformat.NotebookNod
     return page
 
 
+RUNNING, FAILED, COMPLETE = "running", "failed", "complete"
+# files of the processed folder that ingestion writes; chapters read them, never write them
+INGESTED = ("events.parquet", "quality.json")
+
+
+def read_run_state(paths: ProjectPaths) -> dict[str, Any] | None:
+    """How the last run ended (``status``, and for a failure ``chapter`` and ``message``);
+    None before the first run."""
+    if not paths.run_state_path.exists():
+        return None
+    try:
+        state = read_json(paths.run_state_path, "the last run's status")
+    except CorruptFileError as exc:
+        return {"status": "unknown", "message": str(exc)}
+    return state if isinstance(state, dict) else {"status": "unknown"}
+
+
+def _write_run_state(paths: ProjectPaths, status: str, **detail: Any) -> None:
+    atomic_write_json(paths.run_state_path, {"status": status, **detail}, indent=2, sort_keys=True)
+
+
+def clean_leftovers(paths: ProjectPaths) -> list[str]:
+    """Remove what failed or killed runs and builds left behind; returns what was removed."""
+    removed = []
+    for folder in (
+        paths.run_dir,
+        paths.build_dir / "executing",
+        paths.build_dir / "failed",
+        paths.build_dir / "building",
+        paths.build_dir / "html.old",
+        paths.data_dir / OLD_OUTPUTS,
+    ):
+        if folder.exists():
+            shutil.rmtree(folder)
+            removed.append(paths.relative(folder))
+    # half-written files of killed writes (never under raw/: that is the user's)
+    for folder in (paths.processed_dir, paths.outputs_dir, paths.build_dir):
+        removed += [paths.relative(p) for p in remove_leftovers(folder)]
+    return removed
+
+
+OLD_OUTPUTS = ".outputs.old"
+
+
+def _open_run(paths: ProjectPaths) -> ProjectPaths:
+    """A staging data folder for this run: the outputs and chapter-written tables copied,
+    the ingested log linked (read only); chapters write here, not into the data folder."""
+    staged = paths.staged()
+    staged.processed_dir.mkdir(parents=True)
+    (paths.run_dir / "notebooks").mkdir()
+    if paths.outputs_dir.exists():
+        shutil.copytree(paths.outputs_dir, staged.outputs_dir)
+    else:
+        staged.outputs_dir.mkdir(parents=True)
+    for item in sorted(paths.processed_dir.iterdir()):
+        target = staged.processed_dir / item.name
+        if item.name in INGESTED:
+            target.symlink_to(item.resolve())
+        elif item.is_dir():
+            shutil.copytree(item, target)
+        else:
+            shutil.copy2(item, target)
+    return staged
+
+
+def _move(source: Path, target: Path) -> None:
+    """Replace ``target`` with ``source`` (a rename when both are on one file system)."""
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    shutil.move(str(source), str(target))
+
+
+def _publish_run(paths: ProjectPaths, staged: ProjectPaths) -> None:
+    """Publish a finished run: its tables, outputs and executed notebooks, together."""
+    written = {p.name for p in staged.processed_dir.iterdir() if p.name not in INGESTED}
+    for item in sorted(paths.processed_dir.iterdir()):
+        # a chapter removed it (say, no modelling table for this log): so does the publication
+        if item.name not in INGESTED and item.name not in written:
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    for name in sorted(written):
+        _move(staged.processed_dir / name, paths.processed_dir / name)
+    old = paths.data_dir / OLD_OUTPUTS
+    if paths.outputs_dir.exists():
+        paths.outputs_dir.rename(old)
+    shutil.move(str(staged.outputs_dir), str(paths.outputs_dir))
+    if old.exists():
+        shutil.rmtree(old)
+    published = paths.stage_dir / "notebooks"
+    published.mkdir(parents=True, exist_ok=True)
+    for nb in sorted((paths.run_dir / "notebooks").glob("*.ipynb")):
+        _move(nb, published / nb.name)
+    shutil.rmtree(paths.run_dir)
+
+
+# papermill's and nbclient's per-run metadata: times and the executing folder change from
+# run to run and name this machine; the published notebook keeps neither
+_RUN_METADATA = ("input_path", "output_path", "start_time", "end_time", "duration")
+
+
+def _path_replacements(paths: ProjectPaths, staged: ProjectPaths) -> list[tuple[str, str]]:
+    """Machine paths that may appear in an executed notebook, and what readers see instead."""
+    data = paths.display(paths.data_dir)
+    pairs = [
+        (str(staged.data_dir.resolve()), data),
+        (paths.relative(staged.data_dir), data),
+        (str(paths.data_dir.resolve()), data),
+        (str(paths.build_dir.resolve()), paths.display(paths.build_dir)),
+        (str(paths.root.resolve()) + "/", ""),
+        (str(paths.root.resolve()), "."),
+        (str(Path(sys.prefix).resolve()), "<python>"),
+        (str(Path.home()), "~"),
+    ]
+    return sorted({(a, b) for a, b in pairs if len(a) > 1}, key=lambda p: -len(p[0]))
+
+
+def publishable(
+    nb: nbformat.NotebookNode, replacements: list[tuple[str, str]]
+) -> nbformat.NotebookNode:
+    """The executed notebook as published: machine paths rewritten, run times dropped."""
+    meta = nb.metadata.get("papermill", {})
+    for key in _RUN_METADATA:
+        meta.pop(key, None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+    text = nbformat.writes(nb)
+    for old, new in replacements:
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    return nbformat.reads(text, as_version=4)
+
+
 def _report_failure(chapter: Chapter, exc: Exception, kept: Path, paths: ProjectPaths) -> str:
     cell = getattr(exc, "exec_count", None)
     ename = getattr(exc, "ename", type(exc).__name__)
@@ -289,7 +448,8 @@ def _report_failure(chapter: Chapter, exc: Exception, kept: Path, paths: Project
         f"chapter {chapter.doc} failed in cell [{cell}]:\n{excerpt}\n"
         f"  {ename}: {evalue}\n"
         f"  the partly executed notebook is kept at {paths.relative(kept)}; "
-        "the published HTML was not changed."
+        "nothing published was changed (data outputs, executed chapters, HTML). Fix the "
+        "cause and run again: `shoplog run` re-runs this chapter and what follows it."
     )
 
 
@@ -300,75 +460,114 @@ def run_chapters(
     force: bool = False,
     execute: Callable[..., Any] | None = None,
 ) -> list[tuple[str, str, float]]:
-    """Execute the chapters in run order; returns (chapter, status, seconds), the status
-    'ran', 'skipped' (unchanged or not selected) or 'not applicable' (the chapter said so)."""
+    """Execute the chapters in run order, all or nothing; returns (chapter, status, seconds),
+    the status 'ran', 'skipped' (unchanged or not selected) or 'not applicable'.
+
+    Chapters write into a staging folder that is published only when every chapter
+    succeeded; after a failure nothing published has changed."""
     import papermill
 
     execute = execute or papermill.execute_notebook
     prints = Fingerprints.load(paths.fingerprints_path)
     if prints.data is None or not paths.events_path.exists():
         raise RunError("no processed data: run `shoplog run` (it ingests first)")
-    out_dir = paths.stage_dir / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = chapters(paths, params.book.extra_chapters)
+    if only:
+        known = {c.name for c in todo} | {c.doc for c in todo}
+        unknown = [o for o in only if o not in known]
+        if unknown:
+            raise RunError(
+                f"--only {' '.join(unknown)}: no such chapter in this book; "
+                f"chapters: {' '.join(c.name for c in todo)}"
+            )
+    removed = clean_leftovers(paths)
+    if removed:
+        _say(f"[run] removed leftovers of an unfinished run: {', '.join(removed)}")
+    _write_run_state(paths, RUNNING)
+    staged = _open_run(paths)
+    replacements = _path_replacements(paths, staged)
+    out_dir = paths.run_dir / "notebooks"
     code = code_fingerprint()
     previous = prints.data
     results = []
-    todo = chapters(paths, params.book.extra_chapters)
-    for i, chapter in enumerate(todo, start=1):
-        nb = jupytext.read(chapter.source)
-        nb.metadata["kernelspec"] = KERNELSPEC
-        values = chapter_parameters(params, paths, chapter, nb)
-        fingerprint = _hash(previous, chapter.source.read_text(), values, code)
-        previous = fingerprint
-        target = out_dir / f"{chapter.name}.ipynb"
-        wanted = only is None or chapter.name in only or chapter.doc in only
-        unchanged = prints.chapters.get(chapter.doc) == fingerprint and target.exists()
-        label = f"[{i}/{len(todo)}] {chapter.doc}"
-        if (unchanged and not force) or not wanted:
-            _say(f"{label}: skipped ({'unchanged' if unchanged else 'not selected'})")
-            results.append((chapter.doc, "skipped", 0.0))
-            continue
-        _say(f"{label}: running ...")
-        start = time.perf_counter()
-        work = paths.build_dir / "executing" / f"{chapter.name}.ipynb"
-        work.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            execute(
-                nb,
-                str(work),
-                parameters=values,
-                kernel_name="python3",
-                cwd=str(paths.root),
-                progress_bar=False,
-                log_output=False,
-            )
-        except Exception as exc:
-            if getattr(exc, "ename", "") == SKIPPED:
-                work.unlink(missing_ok=True)
-                # numbers an earlier run recorded must not be read as this run's
-                (paths.outputs_dir / "glued" / f"{chapter.name}.json").unlink(missing_ok=True)
-                nbformat.write(skipped_page(nb, str(getattr(exc, "evalue", ""))), target)
-                prints.chapters[chapter.doc] = fingerprint
-                prints.save()
-                _say(f"{label}: not applicable to this log ({getattr(exc, 'evalue', '')})")
-                results.append((chapter.doc, "not applicable", time.perf_counter() - start))
+    chapter = None
+    try:
+        for i, chapter in enumerate(todo, start=1):
+            nb = jupytext.read(chapter.source)
+            nb.metadata["kernelspec"] = KERNELSPEC
+            values = chapter_parameters(params, staged, chapter, nb)
+            fingerprint = _hash(previous, chapter.source.read_text(), values, code)
+            previous = fingerprint
+            target = out_dir / f"{chapter.name}.ipynb"
+            published = paths.stage_dir / "notebooks" / target.name
+            wanted = only is None or chapter.name in only or chapter.doc in only
+            unchanged = prints.chapters.get(chapter.doc) == fingerprint and published.exists()
+            label = f"[{i}/{len(todo)}] {chapter.doc}"
+            if (unchanged and not force) or not wanted:
+                _say(f"{label}: skipped ({'unchanged' if unchanged else 'not selected'})")
+                results.append((chapter.doc, "skipped", 0.0))
                 continue
-            failed = paths.build_dir / "failed" / f"{chapter.name}.ipynb"
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            if work.exists():
-                shutil.move(work, failed)
-            prints.chapters.pop(chapter.doc, None)
-            prints.save()
-            raise RunError(_report_failure(chapter, exc, failed, paths)) from exc
-        executed = nbformat.read(work, as_version=4)
-        nbformat.write(_tag_for_book(executed), target)
-        work.unlink()
-        prints.chapters[chapter.doc] = fingerprint
-        prints.save()
-        seconds = time.perf_counter() - start
-        _say(f"{label}: ran in {seconds:.1f} s")
-        results.append((chapter.doc, "ran", seconds))
+            _say(f"{label}: running ...")
+            results.append(
+                _run_one(execute, chapter, nb, values, paths, staged, target, replacements, label)
+            )
+            prints.chapters[chapter.doc] = fingerprint
+    except BaseException as exc:
+        where = chapter.doc if chapter is not None else None
+        _write_run_state(paths, FAILED, chapter=where, message=str(exc).splitlines()[0:1])
+        shutil.rmtree(paths.run_dir, ignore_errors=True)
+        raise
+    _publish_run(paths, staged)
+    prints.save()
+    _write_run_state(paths, COMPLETE)
     return results
+
+
+def _run_one(
+    execute: Callable[..., Any],
+    chapter: Chapter,
+    nb: nbformat.NotebookNode,
+    values: dict[str, Any],
+    paths: ProjectPaths,
+    staged: ProjectPaths,
+    target: Path,
+    replacements: list[tuple[str, str]],
+    label: str,
+) -> tuple[str, str, float]:
+    """Execute one chapter into the staging folder; raise :class:`RunError` when it fails."""
+    start = time.perf_counter()
+    work = paths.build_dir / "executing" / f"{chapter.name}.ipynb"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        execute(
+            nb,
+            str(work),
+            parameters=values,
+            kernel_name="python3",
+            cwd=str(paths.root),
+            progress_bar=False,
+            log_output=False,
+        )
+    except Exception as exc:
+        if getattr(exc, "ename", "") == SKIPPED:
+            work.unlink(missing_ok=True)
+            # numbers an earlier run recorded must not be read as this run's
+            (staged.outputs_dir / "glued" / f"{chapter.name}.json").unlink(missing_ok=True)
+            reason = str(getattr(exc, "evalue", ""))
+            nbformat.write(publishable(skipped_page(nb, reason), replacements), target)
+            _say(f"{label}: not applicable to this log ({reason})")
+            return (chapter.doc, "not applicable", time.perf_counter() - start)
+        failed = paths.build_dir / "failed" / f"{chapter.name}.ipynb"
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if work.exists():
+            shutil.move(work, failed)
+        raise RunError(_report_failure(chapter, exc, failed, paths)) from exc
+    executed = nbformat.read(work, as_version=4)
+    nbformat.write(publishable(_tag_for_book(executed), replacements), target)
+    work.unlink()
+    seconds = time.perf_counter() - start
+    _say(f"{label}: ran in {seconds:.1f} s")
+    return (chapter.doc, "ran", seconds)
 
 
 def stage_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
@@ -403,8 +602,33 @@ def stage_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
     return stage
 
 
-def build_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
+def check_last_run(paths: ProjectPaths) -> None:
+    """Refuse to build after a run that did not finish: the reader would take the last
+    complete run's pages for the new parameters' (``--last-complete`` builds them anyway)."""
+    state = read_run_state(paths)
+    if state is None or state.get("status") == COMPLETE:
+        return
+    if state.get("status") == FAILED:
+        what = f"the last run failed in {state.get('chapter') or 'its set-up'}"
+        detail = " ".join(state.get("message") or [])
+        what += f" ({detail})" if detail else ""
+    elif state.get("status") == RUNNING:
+        what = "the last run did not finish (it was interrupted or is still running)"
+    else:
+        what = f"the last run's status is unknown ({state.get('message', 'unreadable')})"
+    raise RunError(
+        f"{what}, so its pages are not ready. Fix the cause and re-run with `shoplog run` "
+        "(or `shoplog book`) and the same --profile/--set; or pass --last-complete to "
+        "build the pages of the last complete run."
+    )
+
+
+def build_book(
+    paths: ProjectPaths, extra: list[str] | None = None, last_complete: bool = False
+) -> Path:
     """Jupyter Book on the staged sources; the new HTML replaces the old only on success."""
+    if not last_complete:
+        check_last_run(paths)
     stage = stage_book(paths, extra)
     out = paths.build_dir / "building"
     if out.exists():
@@ -413,13 +637,14 @@ def build_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
     cmd = [str(exe), "build", str(stage), "--path-output", str(out), "-W", "--keep-going", "-q"]
     _say("[book] building HTML (warnings are errors) ...")
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
+    returncode, output = _run_in_own_group(cmd)
+    if returncode != 0:
         log = paths.build_dir / "build.log"
-        log.write_text(proc.stdout + "\n" + proc.stderr)
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        atomic_write_text(log, output)
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        shutil.rmtree(out, ignore_errors=True)
         raise RunError(
-            f"Jupyter Book failed (exit {proc.returncode}); the published HTML was not changed. "
+            f"Jupyter Book failed (exit {returncode}); the published HTML was not changed. "
             f"Full log: {paths.relative(log)}\n{tail}"
         )
     built = out / "_build" / "html"
@@ -437,3 +662,24 @@ def build_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
         f"built in {time.perf_counter() - start:.1f} s"
     )
     return paths.html_dir
+
+
+def _run_in_own_group(cmd: list[str]) -> tuple[int, str]:
+    """Run ``cmd`` in its own process group; if we are interrupted or killed politely, the
+    whole group (Sphinx and its workers) goes too, so no orphan keeps writing."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        output, _ = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        raise
+    return proc.returncode, output

@@ -20,6 +20,7 @@ import pandas as pd
 
 from shoplog import artifacts, dataset, engine, explain
 from shoplog import features as F
+from shoplog.files import atomic_write_text
 from shoplog.ingest import QualityReport, ingest
 from shoplog.params import Params, validate_params
 from shoplog.paths import ProjectPaths
@@ -134,8 +135,7 @@ def score(
     ).reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     target = Path(out_path) if out_path else paths.outputs_dir / "scores" / f"scores_{anchor}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(target, index=False, float_format="%.6f")
+    atomic_write_text(target, out.to_csv(index=False, float_format="%.6f"))
     return ScoreSummary(
         target,
         anchor,

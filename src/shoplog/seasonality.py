@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tsa.seasonal import MSTL, STL
 
+from shoplog.engine import exact_sum
 from shoplog.sessions import session_numbers
 
 SERIES = {
@@ -42,7 +43,7 @@ def daily_series(events: ir.Table, gap_minutes: float, unit: str = "D") -> pd.Da
         .aggregate(
             active_users=events.user_id.nunique(),
             purchases=is_purchase.sum().cast("int64"),
-            revenue=events.price.sum(where=is_purchase).fill_null(0.0),
+            revenue=exact_sum(events.price, where=is_purchase).fill_null(0.0),
         )
         .to_pandas()
         .set_index("period")

@@ -409,13 +409,35 @@ def standardised(
     return (X - mean) / scale, mean, scale
 
 
+def feasible_k(k_values: list[int], n_rows: int, n_sample: int) -> list[int]:
+    """The numbers of clusters k-means and the silhouette can have for ``n_rows`` users
+    (a silhouette needs fewer clusters than sampled users); none left is an error that
+    names the key and values that fit."""
+    ok = [k for k in k_values if 2 <= k < min(n_rows, n_sample)]
+    if not ok:
+        top = min(n_rows, n_sample) - 1
+        fix = (
+            f"set segments.k_values to numbers from 2 to {top}, e.g. --set segments.k_values=[2]"
+            if top >= 2
+            else "behaviour clusters need at least 3 scored users; use a longer log or window"
+        )
+        raise ValueError(
+            f"segments.k_values {k_values}: k-means needs fewer clusters than users, and "
+            f"only {n_rows:,} users are scored ({n_sample:,} in the silhouette sample): {fix}"
+        )
+    return ok
+
+
 def choose_k(
     Z: np.ndarray, k_values: list[int], seed: int, sample: int = 5000
 ) -> tuple[int, pd.DataFrame]:
-    """The k with the best silhouette (on a seeded sample of rows), and every k's score."""
+    """The k with the best silhouette (on a seeded sample of rows), and every k's score.
+
+    Only the k in :func:`feasible_k` are tried; none is a parameter mistake, said so."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
+    k_values = feasible_k(k_values, len(Z), min(sample, len(Z)))
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(Z), min(sample, len(Z)), replace=False)
     scores = []

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from shoplog.files import atomic_write_json
 from shoplog.params import Params
 
 SPLIT_ORDER = ("train", "embargo", "validation", "test", "score")
@@ -73,7 +74,7 @@ class Timeline:
 
     def to_json(self, path: str | Path) -> None:
         data = asdict(self)
-        Path(path).write_text(json.dumps(data, default=str, indent=2))
+        atomic_write_json(path, data, default=str, indent=2)
 
     @classmethod
     def from_json(cls, path: str | Path) -> Timeline:

@@ -1,0 +1,82 @@
+"""Same inputs, same bytes: the CI book run again into fresh folders, and once on one
+engine thread, writes byte-identical outputs (glued numbers, model cards, benchmark CSVs,
+Parquet tables, the targeting list)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from shoplog import cli
+from shoplog.paths import ProjectPaths
+
+pytestmark = pytest.mark.e2e
+
+# fields that may carry a time stamp; none does today, and a new one must be named here
+STAMP_FIELDS: dict[str, set[str]] = {}
+
+
+def digests(paths: ProjectPaths) -> dict[str, str]:
+    """SHA-256 of every file under processed/ and outputs/, keyed by its relative path."""
+    out = {}
+    for folder in (paths.processed_dir, paths.outputs_dir):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                key = path.relative_to(paths.data_dir).as_posix()
+                data = path.read_bytes()
+                stamps = STAMP_FIELDS.get(path.name)
+                if stamps:
+                    raw = json.loads(data)
+                    data = json.dumps({k: v for k, v in raw.items() if k not in stamps}).encode()
+                out[key] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def run_ci(root: Path, *overrides: str) -> ProjectPaths:
+    paths = ProjectPaths.create(root / "data", root / "build")
+    args = ["run", "--profile", "ci", "--data-dir", str(paths.data_dir)]
+    args += ["--build-dir", str(paths.build_dir)]
+    for item in overrides:
+        args += ["--set", item]
+    assert cli.main(args) == 0
+    return paths
+
+
+@pytest.fixture(scope="module")
+def reference(ci_book: ProjectPaths) -> dict[str, str]:
+    found = digests(ci_book)
+    # what the comparison must cover, so that a renamed output cannot slip out of it
+    for expected in (
+        "processed/events.parquet",
+        "processed/quality.json",
+        "processed/dataset.parquet",
+        "outputs/glued/05_features.json",
+        "outputs/glued/06_models.json",
+        "outputs/glued/13_summary.json",
+        "outputs/models/churn.card.json",
+        "outputs/models/churn_benchmark.csv",
+        "outputs/priority.parquet",
+    ):
+        assert expected in found, expected
+    assert any(k.startswith("outputs/targeting/targeting_") for k in found)
+    return found
+
+
+def differing(a: dict[str, str], b: dict[str, str]) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def test_a_second_run_in_fresh_folders_writes_the_same_bytes(
+    reference: dict[str, str], tmp_path: Path
+) -> None:
+    again = digests(run_ci(tmp_path))
+    assert differing(reference, again) == []
+
+
+def test_one_engine_thread_writes_the_same_bytes(reference: dict[str, str], tmp_path: Path) -> None:
+    # the CI profile's engine runs on two threads; sums must not depend on how they split
+    single = digests(run_ci(tmp_path, "engine.threads=1"))
+    assert differing(reference, single) == []
