@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from conftest import page_text
 
+import shoplog
 from shoplog import cli
+from shoplog.files import file_sha256
 from shoplog.ingest import QualityReport
 from shoplog.paths import ProjectPaths
 from shoplog.report import load_glued
@@ -32,6 +34,11 @@ def test_pages_exist(built: ProjectPaths) -> None:
     assert "About this book" in intro
     # the intro's glued data label comes from the Data chapter
     assert "synthetic shop (tiny preset)" in intro
+    # ... and so do the version and the processed log's fingerprint (its bytes' SHA-256)
+    quality = QualityReport.from_json(built.quality_path)
+    assert quality.fingerprint == file_sha256(built.events_path)
+    assert f"This edition was made by shoplog {shoplog.__version__}" in intro
+    assert f"fingerprint is {quality.fingerprint[:12]}" in intro
 
 
 def test_data_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:

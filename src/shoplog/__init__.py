@@ -1,3 +1,4 @@
 """shoplog: churn and purchase analysis of e-commerce event logs, published as a book."""
 
-__version__ = "0.1.0"
+# one source for the version; CHANGELOG.md says what changed in each
+__version__ = "0.2.0"
