@@ -91,8 +91,8 @@ def page_text(path: Path) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text()))
 
 
-def write_tiny_chapter(path: Path, extra_code: str = "") -> None:
-    """A small MyST notebook that reads the processed log and glues its size."""
+def write_chapter(path: Path, parameters: str, code: str, prose: str = "") -> None:
+    """A MyST text notebook titled "Tiny": a parameters cell, one code cell, then prose."""
     path.write_text(
         f"""---
 jupytext:
@@ -110,21 +110,27 @@ kernelspec:
 ```{{code-cell}} ipython3
 :tags: [parameters]
 
-# Study end
-study_end_date = "2000-01-01"
-# The log
-events_path = "x.parquet"
+{parameters}
 ```
 
 ```{{code-cell}} ipython3
-import pyarrow.parquet as pq
-from myst_nb import glue
-n_rows = pq.read_metadata(events_path).num_rows
-glue("n_rows", n_rows, display=False)
-glue("end", study_end_date, display=False)
-{extra_code}
+{code}
 ```
 
-Rows: {{glue:text}}`n_rows:,`, end {{glue:text}}`end`.
+{prose}
 """
+    )
+
+
+def write_tiny_chapter(path: Path, extra_code: str = "") -> None:
+    """A small MyST notebook that reads the processed log and glues its size."""
+    write_chapter(
+        path,
+        '# Study end\nstudy_end_date = "2000-01-01"\n# The log\nevents_path = "x.parquet"',
+        "import pyarrow.parquet as pq\n"
+        "from myst_nb import glue\n"
+        "n_rows = pq.read_metadata(events_path).num_rows\n"
+        'glue("n_rows", n_rows, display=False)\n'
+        'glue("end", study_end_date, display=False)\n' + extra_code,
+        "Rows: {glue:text}`n_rows:,`, end {glue:text}`end`.",
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import page_text, write_tiny_chapter
+from conftest import page_text, write_chapter, write_tiny_chapter
 
 from shoplog import cli
 from shoplog.files import atomic_write_json
@@ -181,33 +181,12 @@ def test_a_chapter_that_does_not_apply_is_published_with_its_reason(
 
 def write_output_chapter(path: Path, content: str, fail: bool = False) -> None:
     """A chapter that writes ``content`` to an output CSV (and then fails, if asked)."""
-    path.write_text(
-        f"""---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
-# Tiny
-
-```{{code-cell}} ipython3
-:tags: [parameters]
-
-# Where outputs go
-outputs_dir = "x"
-```
-
-```{{code-cell}} ipython3
-from pathlib import Path
-Path(outputs_dir, "table.csv").write_text("{content}")
-{"raise ValueError('failed after writing its output')" if fail else ""}
-```
-"""
+    failure = "raise ValueError('failed after writing its output')" if fail else ""
+    write_chapter(
+        path,
+        '# Where outputs go\noutputs_dir = "x"',
+        f'from pathlib import Path\nPath(outputs_dir, "table.csv").write_text("{content}")\n'
+        + failure,
     )
 
 
