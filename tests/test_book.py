@@ -43,7 +43,7 @@ def test_pages_exist(built: ProjectPaths) -> None:
 
 def test_data_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
     page = page_text(built.html_dir / "notebooks" / "01_data.html")
-    glued = load_glued(built.outputs_dir / "glued" / "01_data.json")
+    glued = load_glued(built.glued_path("01_data"))
     quality = QualityReport.from_json(built.quality_path)
     events = pd.read_parquet(built.events_path)
     # glued numbers equal independent recomputations from the processed log ...
@@ -51,6 +51,12 @@ def test_data_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
     assert glued["n_users"] == events["user_id"].nunique()
     assert glued["rows_read"] == quality.rows_read
     assert glued["rows_dropped"] == sum(quality.drops.values())
+    # one session definition: the Data and Explore chapters count the same sessions, the
+    # inactivity gap's (the log's own ids are reported apart)
+    explore = load_glued(built.glued_path("02_explore"))
+    assert glued["n_sessions"] == explore["n_gap_sessions"]
+    assert glued["n_log_sessions"] == events[["user_id", "user_session"]].drop_duplicates().shape[0]
+    assert f"in {glued['n_sessions']:,} sessions (a session ends after 30 minutes" in page
     # ... and appear, formatted, in the prose
     assert (
         f"The cleaned log holds {glued['n_events']:,} events by {glued['n_users']:,} users" in page
@@ -118,7 +124,7 @@ def test_features_chapter_quotes_the_saved_table(built: ProjectPaths) -> None:
     from shoplog.splits import Timeline
 
     page = page_text(built.html_dir / "notebooks" / "05_features.html")
-    glued = load_glued(built.outputs_dir / "glued" / "05_features.json")
+    glued = load_glued(built.glued_path("05_features"))
     table = pd.read_parquet(built.dataset_path)
     timeline = Timeline.from_json(built.timeline_path)
     train = table[table["split"] == "train"]
@@ -164,7 +170,7 @@ def test_a_log_too_short_for_the_splits_gets_a_visible_note(
 
 def test_seasonality_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
     page = page_text(built.html_dir / "notebooks" / "03_seasonality.html")
-    glued = load_glued(built.outputs_dir / "glued" / "03_seasonality.json")
+    glued = load_glued(built.glued_path("03_seasonality"))
     events = pd.read_parquet(built.events_path)
     day = events["event_time"].dt.floor("D")
     users_per_day = events.groupby(day)["user_id"].nunique()
@@ -187,7 +193,7 @@ def test_seasonality_chapter_quotes_computed_numbers(built: ProjectPaths) -> Non
 
 def test_explore_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
     page = page_text(built.html_dir / "notebooks" / "02_explore.html")
-    glued = load_glued(built.outputs_dir / "glued" / "02_explore.json")
+    glued = load_glued(built.glued_path("02_explore"))
     events = pd.read_parquet(built.events_path)
     per_user = events.groupby("user_id").size()
     # glued numbers equal a pandas recount of the processed log
@@ -215,7 +221,7 @@ def test_journeys_chapter_agrees_with_the_log_and_the_labels(built: ProjectPaths
     from shoplog.reference import derive_sessions
 
     page = page_text(built.html_dir / "notebooks" / "04_journeys.html")
-    glued = load_glued(built.outputs_dir / "glued" / "04_journeys.json")
+    glued = load_glued(built.glued_path("04_journeys"))
     events = pd.read_parquet(built.events_path)
     sessions = derive_sessions(events, 30)
     # every gap session is one case of the process
@@ -261,7 +267,7 @@ def test_whole_book_on_three_hours_of_real_log(rees46_csv: Path, tmp_path: Path)
         page = page_text(paths.html_dir / "notebooks" / f"{name}.html")
         assert "This chapter does not apply to this log" in page, name
     assert "no modelling table" in page_text(paths.html_dir / "notebooks" / "06_models.html")
-    assert not (paths.outputs_dir / "models" / "churn.card.json").exists()
+    assert not (paths.models_dir / "churn.card.json").exists()
 
     def executed(name: str) -> str:
         return (paths.stage_dir / "notebooks" / f"{name}.ipynb").read_text()
@@ -274,17 +280,17 @@ def test_whole_book_on_three_hours_of_real_log(rees46_csv: Path, tmp_path: Path)
     assert "period 24 needs at least 48 points" in season
     assert "cannot support anchors" in journeys
     # what the log does support is still there, computed
-    glued = load_glued(paths.outputs_dir / "glued" / "04_journeys.json")
+    glued = load_glued(paths.glued_path("04_journeys"))
     assert glued["n_case_sessions"] > 4000 and 0 < glued["log_fitness"] <= 1
-    assert load_glued(paths.outputs_dir / "glued" / "02_explore.json")["n_buyers"] > 0
+    assert load_glued(paths.glued_path("02_explore"))["n_buyers"] > 0
 
 
 def test_models_chapter_quotes_the_saved_benchmark(built: ProjectPaths) -> None:
     from shoplog import artifacts, tasks
 
     page = page_text(built.html_dir / "notebooks" / "06_models.html")
-    glued = load_glued(built.outputs_dir / "glued" / "06_models.json")
-    models_dir = built.outputs_dir / "models"
+    glued = load_glued(built.glued_path("06_models"))
+    models_dir = built.models_dir
     table = pd.read_parquet(built.dataset_path)
     for task, label in tasks.TASKS.items():
         bench = pd.read_csv(models_dir / f"{task}_benchmark.csv").set_index("model")
@@ -321,7 +327,7 @@ def test_models_chapter_quotes_the_saved_benchmark(built: ProjectPaths) -> None:
 def test_explanations_chapter_and_model_cards(built: ProjectPaths) -> None:
     from shoplog.explain import pseudonym
 
-    glued = load_glued(built.outputs_dir / "glued" / "07_explanations.json")
+    glued = load_glued(built.glued_path("07_explanations"))
     page = page_text(built.html_dir / "notebooks" / "07_explanations.html")
     table = pd.read_parquet(built.dataset_path)
     test_users = set(table.loc[table["split"] == "test", "user_id"].astype(str))
@@ -336,7 +342,7 @@ def test_explanations_chapter_and_model_cards(built: ProjectPaths) -> None:
     assert 1 <= glued["n_selected"] < glued["n_all"]
     assert f"takes the same decision as the model on {glued['surrogate_fidelity']:.1%}" in page
     cards = page_text(built.html_dir / "notebooks" / "08_model_cards.html")
-    card = json.loads((built.outputs_dir / "models" / "churn.card.json").read_text())
+    card = json.loads((built.models_dir / "churn.card.json").read_text())
     assert card["sha256"][:16] in cards and card["model"] in cards
 
 
@@ -349,7 +355,7 @@ def test_score_command_ranks_the_score_anchor_as_the_models_do(built: ProjectPat
     anchor = Timeline.from_json(built.timeline_path).score_anchor
     raw = resolve_source(load_params("ci"), built)
     before = raw.read_bytes()
-    out = built.outputs_dir / "scores" / "test.csv"
+    out = built.scores_dir / "test.csv"
     args = ["score", "--profile", "ci", "--data-dir", str(built.data_dir), "--log", str(raw)]
     assert cli.main([*args, "--anchor", anchor.date().isoformat(), "--out", str(out)]) == 0
     assert raw.read_bytes() == before  # the raw log is only read
@@ -357,7 +363,7 @@ def test_score_command_ranks_the_score_anchor_as_the_models_do(built: ProjectPat
     # the same users and the same probabilities as the modelling table's score rows
     table = pd.read_parquet(built.dataset_path)
     rows = table[table["split"] == "score"].reset_index(drop=True)
-    models_dir = built.outputs_dir / "models"
+    models_dir = built.models_dir
     churn = artifacts.load_model(models_dir / "churn.card.json", models_dir)
     expected = pd.Series(churn.predict(rows), index=rows["user_id"].astype(str))
     assert set(scores["user_id"]) == set(expected.index)
@@ -384,7 +390,7 @@ def test_score_command_refuses_what_it_cannot_serve(built: ProjectPaths, capsys,
     elsewhere = tmp_path / "models"
     elsewhere.mkdir()
     for name in ("churn.card.json", "churn.joblib"):
-        (elsewhere / name).write_bytes((built.outputs_dir / "models" / name).read_bytes())
+        (elsewhere / name).write_bytes((built.models_dir / name).read_bytes())
     assert cli.main([*base, "--anchor", "2020-01-25", "--model", str(elsewhere)]) == 1
     assert "the project's own output folder" in capsys.readouterr().err
     assert cli.main([*base, "--anchor", "25/01/2020"]) == 2
@@ -412,7 +418,7 @@ def test_session_conversion_chapter_from_its_profile(
     # the other chapters are not executed in this build folder: copy the executed ones
     shutil.copytree(built.stage_dir / "notebooks", other.stage_dir / "notebooks")
     assert cli.main(args) == 0
-    glued = load_glued(other.outputs_dir / "glued" / "09_conversion.json")
+    glued = load_glued(other.glued_path("09_conversion"))
     con = engine.connect()
     table = con.execute(conversion.prefix_table(engine.read_events(con, other.events_path), 3, 30))
     assert glued["n_sessions"] == len(table)
@@ -515,16 +521,13 @@ def test_whole_book_on_cdnow_purchases(shared_data: Path, tmp_path: Path) -> Non
     args += ["--set", "models.tuned=[]", "--set", "models.n_boot=20"]
     args += ["--set", "explain.sample_rows=200"]
     assert cli.main(args) == 0
-    glued = {
-        n: load_glued(paths.outputs_dir / "glued" / f"{n}.json")
-        for n in ("01_data", "06_models", "14_bgnbd")
-    }
+    glued = {n: load_glued(paths.glued_path(n)) for n in ("01_data", "06_models", "14_bgnbd")}
     assert glued["01_data"]["n_users"] == 23570 and glued["01_data"]["n_events"] == 69659
     # the published BG/NBD parameters and log-likelihood, within 1%
     assert glued["14_bgnbd"]["repro_customers"] == 2357
     assert glued["14_bgnbd"]["repro_max_diff"] < 0.01
     # BG/NBD P(alive) is a baseline of the churn benchmark
-    bench = pd.read_csv(paths.outputs_dir / "models" / "churn_benchmark.csv").set_index("model")
+    bench = pd.read_csv(paths.models_dir / "churn_benchmark.csv").set_index("model")
     assert 0 < bench.loc["BG/NBD P(alive)", "pr_auc"] <= 1
     assert glued["06_models"]["churn_bgnbd_pr_auc"] == pytest.approx(
         bench.loc["BG/NBD P(alive)", "pr_auc"]
@@ -541,5 +544,5 @@ def test_whole_book_on_cdnow_purchases(shared_data: Path, tmp_path: Path) -> Non
         in (paths.html_dir / "notebooks" / "14_bgnbd.html").read_text()
     )
     assert "TqdmWarning" not in bgnbd
-    summary = load_glued(paths.outputs_dir / "glued" / "13_summary.json")
+    summary = load_glued(paths.glued_path("13_summary"))
     assert summary["users_scored"] > 0

@@ -12,8 +12,9 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from shoplog.paths import PROJECT_ROOT
-from shoplog.runner import declared_parameters
+from shoplog.params import load_params
+from shoplog.paths import PROJECT_ROOT, ProjectPaths
+from shoplog.runner import available_parameters, chapters, declared_parameters
 
 CHAPTERS = sorted((PROJECT_ROOT / "notebooks").glob("*.md"))
 
@@ -49,3 +50,23 @@ def test_every_declared_parameter_is_read(source: Path) -> None:
             read |= set(declared)
     unread = [n for n in declared if n not in read]
     assert not unread, f"{source.name} declares parameters it never reads: {unread}"
+
+
+def test_parameter_cells_agree_with_the_default_profile() -> None:
+    """A literal in a parameters cell is what a reader sees when opening the chapter; it must
+    be the default profile's value (and the default paths), never a drifted copy."""
+    paths = ProjectPaths()
+    params = load_params("default")
+    extra = ["notebooks/09_conversion", "notebooks/14_bgnbd"]  # added by other profiles
+    drift = []
+    for chapter in chapters(paths, extra):
+        nb = jupytext.read(chapter.source)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        expected = available_parameters(params, paths, chapter)
+        for node in ast.parse(cell.source).body:
+            if isinstance(node, ast.Assign):
+                name = node.targets[0].id  # type: ignore[attr-defined]
+                value = ast.literal_eval(node.value)
+                if value != expected[name]:
+                    drift.append(f"{chapter.name}: {name} = {value!r}, profile {expected[name]!r}")
+    assert not drift, "\n".join(drift)

@@ -161,7 +161,7 @@ def test_a_chapter_that_does_not_apply_is_published_with_its_reason(
     )
     params = load_params("ci")
     prepare_data(params, mini_project)
-    stale = mini_project.outputs_dir / "glued" / "01_tiny.json"
+    stale = mini_project.glued_path("01_tiny")
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_text('{"n_rows": 1}')  # an earlier run's numbers
     results = run_chapters(params, mini_project)
@@ -241,7 +241,7 @@ def test_leftovers_of_a_killed_run_are_cleaned(
         mini_project.build_dir / "failed" / "01_tiny.ipynb",
         mini_project.build_dir / "building" / "x.html",
         mini_project.processed_dir / ".quality.json.abc123.tmp",
-        mini_project.outputs_dir / "glued" / ".01_tiny.json.def456.tmp",
+        mini_project.glued_dir / ".01_tiny.json.def456.tmp",
     ]
     for path in leftovers:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -179,14 +179,19 @@ def load_model(card_path: str | Path, trusted_dir: str | Path) -> LoadedModel:
     return LoadedModel(card, joblib.load(model_path))
 
 
-def require_models(outputs_dir: str | Path, dataset_path: str | Path, what: str) -> Path:
+def card_path(models_dir: str | Path, task: str) -> Path:
+    """Where the card of ``task``'s kept model lives in a models folder."""
+    return Path(models_dir) / f"{task}{CARD_SUFFIX}"
+
+
+def require_models(models_dir: str | Path, dataset_path: str | Path, what: str) -> Path:
     """The models folder, or the chapter is skipped (with ``what`` it needed them for)
     when the models chapter did not apply to this log."""
     from shoplog import report
 
-    models_dir = Path(outputs_dir) / "models"
+    models_dir = Path(models_dir)
     report.skip_chapter_unless(
-        Path(dataset_path).exists() and (models_dir / f"churn{CARD_SUFFIX}").exists(),
+        Path(dataset_path).exists() and card_path(models_dir, "churn").exists(),
         f"the models chapter did not apply to this log, so there are no models {what}.",
     )
     return models_dir

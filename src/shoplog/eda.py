@@ -7,19 +7,22 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from shoplog.engine import exact_mean, exact_sum, micros_between, seconds_between
+from shoplog.engine import exact_sum, micros_between, seconds_between
 from shoplog.ingest import CANONICAL_COLUMNS
 from shoplog.params import CANONICAL_EVENT_TYPES
 from shoplog.sessions import session_numbers
 
 
-def overview(events: ir.Table) -> dict[str, object]:
-    """Headline counts of the canonical log: events, users, sessions, first and last event."""
+def overview(events: ir.Table, gap_minutes: float) -> dict[str, object]:
+    """Headline counts of the canonical log: events, users, sessions, first and last event.
+
+    ``sessions`` are the book's sessions, split after ``gap_minutes`` of inactivity as in
+    every chapter; ``log_sessions`` counts the log's own session ids (a data fact only)."""
     row = (
         events.aggregate(
             events=events.count(),
             users=events.user_id.nunique(),
-            sessions=events[["user_id", "user_session"]].distinct().count().as_scalar(),
+            log_sessions=events[["user_id", "user_session"]].distinct().count().as_scalar(),
             first_event=events.event_time.min(),
             last_event=events.event_time.max(),
             products=events.product_id.nunique(),
@@ -28,6 +31,8 @@ def overview(events: ir.Table) -> dict[str, object]:
         .iloc[0]
     )
     out = row.to_dict()
+    numbered = session_numbers(events.select("user_id", "event_time"), gap_minutes)
+    out["sessions"] = int(numbered[["user_id", "session"]].distinct().count().to_pandas())
     span = pd.Timestamp(out["last_event"]) - pd.Timestamp(out["first_event"])
     out["span_days"] = span.total_seconds() / 86400
     return out
@@ -234,13 +239,22 @@ def cohort_retention(events: ir.Table) -> pd.DataFrame:
     return share
 
 
-def rfm_table(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
+def quantile_score(values: pd.Series, bins: int = 5, higher_is_better: bool = True) -> pd.Series:
+    """Scores 1..bins from percentile ranks; tied values always share a score.
+
+    The book's one RFM scoring rule: the exploration's buyer grid and the segments
+    chapter's anchor-time segments both use it."""
+    pct = values.rank(pct=True, method="average", ascending=higher_is_better)
+    return np.ceil(pct * bins).clip(1, bins).astype(int)
+
+
+def rfm_table(events: ir.Table, gap_minutes: float, bins: int = 5) -> pd.DataFrame:
     """Buyers' RFM scores at the end of the log, aggregated per (R score, F score) cell.
 
     Recency: days from the last purchase to the log's end; frequency: orders (sessions
-    with a purchase); monetary: spend. Scores are quintiles (5 = most recent, most
-    frequent); tied values share a score. Columns: r_score, f_score,
-    users, monetary_mean, recency_mean, orders_mean.
+    with a purchase); monetary: spend. Scores follow :func:`quantile_score` (5 = most
+    recent, most frequent; tied values share a score). The engine returns one row per
+    buyer. Columns: r_score, f_score, users, monetary_mean, recency_mean, orders_mean.
     """
     cols = ("user_id", "event_time", "event_type", "price")
     s = session_numbers(events.select(*cols), gap_minutes)
@@ -251,22 +265,16 @@ def rfm_table(events: ir.Table, gap_minutes: float) -> pd.DataFrame:
         orders=buys.session.nunique(),
         spend=exact_sum(buys.price).fill_null(0.0),
     )
-    # recency in whole microseconds too, so its mean per cell is exact (thread-independent)
-    per = per.mutate(_recency_us=micros_between(end, per.last))
-    per = per.mutate(recency=per._recency_us.cast("float64") / 86400e6)
-    n = per.user_id.count().over(ibis.window())
-
-    def quintile(column: ir.Column) -> ir.IntegerValue:
-        # 1..5 from the rank among buyers; tied values share the lower score, so the
-        # scores are deterministic (ntile would split ties arbitrarily)
-        rank = ibis.rank().over(order_by=column)
-        return (1 + (rank * 5 / n).floor()).cast("int64")
-
-    scored = per.mutate(r_score=6 - quintile(per.recency), f_score=quintile(per.orders))
-    out = scored.group_by(["r_score", "f_score"]).aggregate(
-        users=scored.count(),
-        monetary_mean=exact_mean(scored.spend),
-        recency_mean=scored._recency_us.mean() / 86400e6,
-        orders_mean=scored.orders.mean(),
+    per = per.select("user_id", "orders", "spend", recency_us=micros_between(end, per.last))
+    # a stable row order: the cells' float means then add up in the same order every run
+    buyers = per.order_by("user_id").to_pandas()
+    buyers["recency"] = buyers["recency_us"] / 86400e6
+    buyers["r_score"] = quantile_score(buyers["recency"], bins, higher_is_better=False)
+    buyers["f_score"] = quantile_score(buyers["orders"], bins)
+    out = buyers.groupby(["r_score", "f_score"], sort=True).agg(
+        users=("user_id", "size"),
+        monetary_mean=("spend", "mean"),
+        recency_mean=("recency", "mean"),
+        orders_mean=("orders", "mean"),
     )
-    return out.order_by(["r_score", "f_score"]).to_pandas()
+    return out.reset_index()

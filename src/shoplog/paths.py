@@ -65,6 +65,50 @@ class ProjectPaths:
         """The anchors and their split roles, as JSON."""
         return self.processed_dir / "timeline.json"
 
+    # -- artifacts the chapters write (under outputs/) ----------------------
+    @property
+    def glued_dir(self) -> Path:
+        """Each chapter's quoted numbers as JSON (``<chapter>.json``)."""
+        return self.outputs_dir / "glued"
+
+    def glued_path(self, chapter: str) -> Path:
+        return self.glued_dir / glued_name(chapter)
+
+    @property
+    def models_dir(self) -> Path:
+        """The kept models with their cards and the benchmark tables (models chapter)."""
+        return self.outputs_dir / "models"
+
+    @property
+    def priority_path(self) -> Path:
+        """Priority score, probabilities and value per user x anchor (priority chapter)."""
+        return self.outputs_dir / "priority.parquet"
+
+    @property
+    def priority_group_tests_path(self) -> Path:
+        """Every feature compared between the priority group and the rest."""
+        return self.outputs_dir / "priority_group_tests.csv"
+
+    @property
+    def priority_churner_tests_path(self) -> Path:
+        """Churners against retained users within the priority group."""
+        return self.outputs_dir / "priority_churner_tests.csv"
+
+    @property
+    def segments_path(self) -> Path:
+        """RFM segment and behaviour cluster per scored user (segments chapter)."""
+        return self.outputs_dir / "segments.parquet"
+
+    @property
+    def targeting_dir(self) -> Path:
+        """Targeting lists, one CSV per score anchor (see :func:`targeting_name`)."""
+        return self.outputs_dir / "targeting"
+
+    @property
+    def scores_dir(self) -> Path:
+        """Lists written by ``shoplog score`` (see :func:`scores_name`)."""
+        return self.outputs_dir / "scores"
+
     # -- source -----------------------------------------------------------
     @property
     def notebooks_dir(self) -> Path:
@@ -124,3 +168,23 @@ class ProjectPaths:
             return path.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return path.name
+
+
+def glued_name(chapter: str) -> str:
+    """The file name of a chapter's quoted numbers in :attr:`ProjectPaths.glued_dir`."""
+    return f"{chapter}.json"
+
+
+def benchmark_name(task: str) -> str:
+    """The file name of a task's benchmark table in :attr:`ProjectPaths.models_dir`."""
+    return f"{task}_benchmark.csv"
+
+
+def targeting_name(anchor: object) -> str:
+    """The file name of the targeting list at a score anchor (a date)."""
+    return f"targeting_{anchor}.csv"
+
+
+def scores_name(anchor: object) -> str:
+    """The file name of ``shoplog score``'s list at an anchor (a date)."""
+    return f"scores_{anchor}.csv"

@@ -173,7 +173,14 @@ def available_parameters(params: Params, paths: ProjectPaths, chapter: Chapter) 
         dataset_path=paths.relative(paths.dataset_path),
         timeline_path=paths.relative(paths.timeline_path),
         outputs_dir=paths.relative(paths.outputs_dir),
-        glued_path=paths.relative(paths.outputs_dir / "glued" / f"{chapter.name}.json"),
+        glued_dir=paths.relative(paths.glued_dir),
+        glued_path=paths.relative(paths.glued_path(chapter.name)),
+        models_dir=paths.relative(paths.models_dir),
+        priority_path=paths.relative(paths.priority_path),
+        priority_group_tests_path=paths.relative(paths.priority_group_tests_path),
+        priority_churner_tests_path=paths.relative(paths.priority_churner_tests_path),
+        segments_path=paths.relative(paths.segments_path),
+        targeting_dir=paths.relative(paths.targeting_dir),
     )
     return values
 
@@ -552,7 +559,7 @@ def _run_one(
         if getattr(exc, "ename", "") == SKIPPED:
             work.unlink(missing_ok=True)
             # numbers an earlier run recorded must not be read as this run's
-            (staged.outputs_dir / "glued" / f"{chapter.name}.json").unlink(missing_ok=True)
+            staged.glued_path(chapter.name).unlink(missing_ok=True)
             reason = str(getattr(exc, "evalue", ""))
             nbformat.write(publishable(skipped_page(nb, reason), replacements), target)
             _say(f"{label}: not applicable to this log ({reason})")

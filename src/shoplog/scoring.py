@@ -23,7 +23,7 @@ from shoplog import features as F
 from shoplog.files import atomic_write_text
 from shoplog.ingest import QualityReport, ingest
 from shoplog.params import Params, validate_params
-from shoplog.paths import ProjectPaths
+from shoplog.paths import ProjectPaths, scores_name
 
 TASKS = ("churn", "purchase")
 # events up to this many days after the anchor are ingested, to count users first seen then
@@ -49,7 +49,7 @@ class ScoreSummary:
 
 def find_cards(model: str | Path | None, paths: ProjectPaths) -> dict[str, Path]:
     """The cards to use: ``model`` (a card, or a folder of cards) or the outputs' models."""
-    where = Path(model) if model else paths.outputs_dir / "models"
+    where = Path(model) if model else paths.models_dir
     if where.is_file() or where.name.endswith(artifacts.CARD_SUFFIX):
         task = where.name.removesuffix(artifacts.CARD_SUFFIX)
         if task not in TASKS:
@@ -58,7 +58,7 @@ def find_cards(model: str | Path | None, paths: ProjectPaths) -> dict[str, Path]
                 f"and purchase{artifacts.CARD_SUFFIX}"
             )
         return {task: where}
-    cards = {t: where / f"{t}{artifacts.CARD_SUFFIX}" for t in TASKS}
+    cards = {t: artifacts.card_path(where, t) for t in TASKS}
     found = {t: p for t, p in cards.items() if p.exists()}
     if "churn" not in found:
         raise ScoringError(
@@ -134,7 +134,7 @@ def score(
         ["churn_probability", "user_id"], ascending=[False, True], kind="stable"
     ).reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
-    target = Path(out_path) if out_path else paths.outputs_dir / "scores" / f"scores_{anchor}.csv"
+    target = Path(out_path) if out_path else paths.scores_dir / scores_name(anchor)
     atomic_write_text(target, out.to_csv(index=False, float_format="%.6f"))
     return ScoreSummary(
         target,

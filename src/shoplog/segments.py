@@ -19,6 +19,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from shoplog.eda import quantile_score
+
 Z95 = float(stats.norm.ppf(0.975))
 
 
@@ -321,12 +323,6 @@ RFM_GRID = (
     (r"5[4-5]", "Champions"),
 )
 RFM_ORDER = tuple(name for _, name in RFM_GRID)
-
-
-def quantile_score(values: pd.Series, bins: int = 5, higher_is_better: bool = True) -> pd.Series:
-    """Scores 1..bins from percentile ranks; tied values always share a score."""
-    pct = values.rank(pct=True, method="average", ascending=higher_is_better)
-    return np.ceil(pct * bins).clip(1, bins).astype(int)
 
 
 def rfm_segment(r: int, f: int) -> str:
