@@ -5,6 +5,7 @@ nothing on that page)."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,14 @@ def test_parameter_cells_agree_with_the_default_profile() -> None:
                 if value != expected[name]:
                     drift.append(f"{chapter.name}: {name} = {value!r}, profile {expected[name]!r}")
     assert not drift, "\n".join(drift)
+
+
+def test_chapters_take_their_colours_from_the_one_palette() -> None:
+    literal = re.compile(r"[\"']#[0-9A-Fa-f]{3,8}[\"']")
+    found = {
+        source.name: literal.findall(c.source)
+        for source in CHAPTERS
+        for c in jupytext.read(source).cells
+        if c.cell_type == "code" and literal.search(c.source)
+    }
+    assert not found, f"colour literals outside shoplog.plots: {found}"

@@ -7,15 +7,60 @@ plotly.js embedded, so figures render offline in the published pages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import plotly.graph_objects as go
 import plotly.io as pio
 
-EVENT_COLORS = {
-    "view": "#4C78A8",
-    "cart": "#F58518",
-    "remove_from_cart": "#B279A2",
-    "purchase": "#54A24B",
+# The book's one palette: Okabe and Ito's colour-blind-safe colours, by meaning. Every
+# figure takes its colours from here, so a colour means the same thing on every page
+# (vermillion: the kept model, churn, the priority group; grey: baselines and references).
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#999999",
 }
+EVENT_COLORS = {
+    "view": OKABE_ITO["blue"],
+    "cart": OKABE_ITO["orange"],
+    "remove_from_cart": OKABE_ITO["purple"],
+    "purchase": OKABE_ITO["green"],
+}
+SPLIT_COLORS = {
+    "train": OKABE_ITO["blue"],
+    "validation": OKABE_ITO["orange"],
+    "test": OKABE_ITO["green"],
+    "embargo": "#BBBBBB",
+    "score": OKABE_ITO["purple"],
+}
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Colours by role (see :data:`OKABE_ITO`)."""
+
+    series: str = OKABE_ITO["blue"]  # a single series, or "the others" among models
+    second: str = OKABE_ITO["orange"]  # a second series beside it
+    highlight: str = OKABE_ITO["vermillion"]  # the kept model, churn, the priority group
+    calm: str = OKABE_ITO["blue"]  # its counterpart: stayed active, the rest
+    light: str = OKABE_ITO["sky"]  # a quiet counterpart (the rest of the users)
+    baseline: str = OKABE_ITO["grey"]  # rules and baselines, random targeting
+    reference: str = "#999999"  # reference lines (a base rate, a diagonal)
+    faint: str = "#BBBBBB"  # guides that should recede
+    ink: str = "#444444"  # annotations (the end of the observed log, a cut-off)
+    band: str = "#EEEEEE"  # shaded spans (the warm-up)
+    error: str = "#777777"  # error bars
+    other: str = OKABE_ITO["sky"]  # a fourth model in a comparison
+
+
+COLORS = Palette()
+# models in comparison figures: the kept model first, then the others
+MODEL_SEQUENCE = (COLORS.highlight, COLORS.series, COLORS.baseline, COLORS.other)
 
 
 def setup_plotting() -> None:
