@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 
 from shoplog.engine import exact_sum, micros_between, seconds_between
-from shoplog.ingest import CANONICAL_COLUMNS
-from shoplog.params import CANONICAL_EVENT_TYPES
+from shoplog.schema import CANONICAL_COLUMNS, CANONICAL_EVENT_TYPES, FUNNEL_STEPS
 from shoplog.sessions import session_numbers
 
 
@@ -95,8 +94,6 @@ def choose_time_unit(span_days: float) -> str:
 
 # ---------------------------------------------------------------------------------------
 # exploratory analysis chapter: every summary is computed in the engine
-
-FUNNEL_STEPS = ("view", "cart", "purchase")
 
 
 def weighted_median(values, counts) -> float:

@@ -49,14 +49,9 @@ import pandas as pd
 
 from shoplog.engine import micros_between, money_units, money_value, seconds_between
 from shoplog.params import FeatureParams
+from shoplog.schema import EVENT_SHORT
 from shoplog.sessions import session_numbers
 
-EVENT_SHORT = {
-    "view": "views",
-    "cart": "carts",
-    "remove_from_cart": "removes",
-    "purchase": "purchases",
-}
 TREND_WINDOWS = (7, 30)
 # running totals that add up prices (int64 millionths, see engine.money_units); the
 # others count events, sessions or days

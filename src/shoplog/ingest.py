@@ -23,38 +23,14 @@ import pandas as pd
 from shoplog import synthetic
 from shoplog.engine import connect, run_sql, sql_ident, sql_quote
 from shoplog.files import CorruptFileError, atomic_write_json, file_sha256, read_json
-from shoplog.params import CANONICAL_EVENT_TYPES, MappingParams, Params
+from shoplog.params import MappingParams, Params
+from shoplog.schema import CANONICAL_EVENT_TYPES, CANONICAL_NAMES, DROP_REASONS, REQUIRED
 from shoplog.sessions import derive_sessions
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as DuckDBBackend
 
     from shoplog.paths import ProjectPaths
-
-# The canonical schema: name, engine type, meaning (also the book's column dictionary).
-CANONICAL_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("event_time", "timestamp", "When the event happened, in UTC (naive timestamp)."),
-    ("event_type", "string", "One of view, cart, remove_from_cart, purchase."),
-    ("product_id", "string", "Product identifier, kept as text so long ids stay exact."),
-    ("category_id", "string", "Category identifier, text (REES46 ids have 19 digits)."),
-    ("category_code", "string", "Category path such as electronics.smartphone; may be missing."),
-    ("brand", "string", "Brand name, lower case; may be missing."),
-    ("price", "float64", "Price at the event (an invoice line's value); may be missing."),
-    ("user_id", "string", "User identifier, text."),
-    ("user_session", "string", "Session identifier: from the log, or derived from a gap."),
-)
-CANONICAL_NAMES = tuple(name for name, _, _ in CANONICAL_COLUMNS)
-REQUIRED = ("event_time", "event_type", "user_id")
-
-DROP_REASONS = {
-    "malformed_line": "Malformed line (wrong number of fields, broken quoting)",
-    "event_type_dropped": "Event type mapped to drop",
-    "return_line": "Quantity of zero or less (a return or cancellation line)",
-    "incomplete_row": "Missing time, user or event type",
-    "before_study_window": "Before the study window",
-    "after_study_window": "After the study window",
-    "duplicate_row": "Exact duplicate of another row",
-}
 
 
 class IngestError(ValueError):

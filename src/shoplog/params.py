@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shoplog.paths import PROJECT_ROOT
+from shoplog.schema import CANONICAL_EVENT_TYPES
 
-CANONICAL_EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(?:[kmgt]i?b|%)", re.IGNORECASE)
 
 

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from shoplog.features import EVENT_SHORT, TREND_WINDOWS, feature_contract, is_zero_filled
+from shoplog.features import TREND_WINDOWS, feature_contract, is_zero_filled
 from shoplog.labels import LABELS
 from shoplog.params import FeatureParams, Params
+from shoplog.schema import EVENT_SHORT
 
 DAY = pd.Timedelta(days=1)
 
