@@ -491,7 +491,7 @@ def run_chapters(
     if removed:
         _say(f"[run] removed leftovers of an unfinished run: {', '.join(removed)}")
     _write_run_state(paths, RUNNING)
-    staged = _open_run(paths)
+    staged = paths.staged()
     replacements = _path_replacements(paths, staged)
     out_dir = paths.run_dir / "notebooks"
     code = code_fingerprint()
@@ -499,6 +499,7 @@ def run_chapters(
     results = []
     chapter = None
     try:
+        _open_run(paths)
         for i, chapter in enumerate(todo, start=1):
             nb = jupytext.read(chapter.source)
             nb.metadata["kernelspec"] = KERNELSPEC
@@ -524,8 +525,11 @@ def run_chapters(
         _write_run_state(paths, FAILED, chapter=where, message=str(exc).splitlines()[0:1])
         shutil.rmtree(paths.run_dir, ignore_errors=True)
         raise
-    _publish_run(paths, staged)
-    prints.save()
+    if any(status != "skipped" for _, status, _ in results):
+        _publish_run(paths, staged)
+        prints.save()
+    else:  # nothing ran: what is published is already this run's
+        shutil.rmtree(paths.run_dir)
     _write_run_state(paths, COMPLETE)
     return results
 
