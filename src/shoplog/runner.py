@@ -163,25 +163,29 @@ def declared_parameters(nb: nbformat.NotebookNode, where: str) -> list[str]:
     return names
 
 
+# the paths a chapter may declare, by their ProjectPaths name (handed over relative to the root)
+RUN_PATHS = (
+    "events_path",
+    "quality_path",
+    "processed_dir",
+    "dataset_path",
+    "timeline_path",
+    "outputs_dir",
+    "glued_dir",
+    "models_dir",
+    "priority_path",
+    "priority_group_tests_path",
+    "priority_churner_tests_path",
+    "segments_path",
+    "targeting_dir",
+)
+
+
 def available_parameters(params: Params, paths: ProjectPaths, chapter: Chapter) -> dict[str, Any]:
     """What a chapter may declare: the flat profile plus this run's paths (relative to the root)."""
     values = params.flat()
-    values.update(
-        events_path=paths.relative(paths.events_path),
-        quality_path=paths.relative(paths.quality_path),
-        processed_dir=paths.relative(paths.processed_dir),
-        dataset_path=paths.relative(paths.dataset_path),
-        timeline_path=paths.relative(paths.timeline_path),
-        outputs_dir=paths.relative(paths.outputs_dir),
-        glued_dir=paths.relative(paths.glued_dir),
-        glued_path=paths.relative(paths.glued_path(chapter.name)),
-        models_dir=paths.relative(paths.models_dir),
-        priority_path=paths.relative(paths.priority_path),
-        priority_group_tests_path=paths.relative(paths.priority_group_tests_path),
-        priority_churner_tests_path=paths.relative(paths.priority_churner_tests_path),
-        segments_path=paths.relative(paths.segments_path),
-        targeting_dir=paths.relative(paths.targeting_dir),
-    )
+    values.update({name: paths.relative(getattr(paths, name)) for name in RUN_PATHS})
+    values["glued_path"] = paths.relative(paths.glued_path(chapter.name))
     return values
 
 
