@@ -15,13 +15,12 @@ import argparse
 import errno
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from shoplog.artifacts import ModelArtifactError
-from shoplog.files import CorruptFileError, describe_os_error
+from shoplog.files import CorruptFileError, describe_os_error, probe_writable
 from shoplog.ingest import IngestError
 from shoplog.params import ParamsError, load_params
 from shoplog.paths import ProjectPaths
@@ -136,9 +135,7 @@ def _stop_on_sigterm() -> Any:
 def writable_folder(folder: Path, option: str) -> None:
     """Create ``folder`` and check a file can be written in it, or say what to do."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        probe_writable(folder)
     except OSError as exc:
         raise UsageError(
             f"{option} {folder.name}: the folder cannot be written ({exc.strerror or exc}); "

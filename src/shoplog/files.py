@@ -80,6 +80,16 @@ def remove_leftovers(folder: Path) -> list[Path]:
     return found
 
 
+def probe_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and write (and drop) a file in it; raises the OSError a
+    real write would (a mode check is not enough: root passes it on a read-only folder)."""
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+    return folder
+
+
 def describe_os_error(exc: OSError, doing: str) -> str:
     """A message for a failed file operation that says what to do, not only what broke."""
     where = f" {exc.filename}" if exc.filename else ""

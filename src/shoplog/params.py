@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import zoneinfo
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shoplog.files import probe_writable
 from shoplog.paths import PROJECT_ROOT
 from shoplog.schema import CANONICAL_EVENT_TYPES
 
@@ -380,13 +380,11 @@ class EngineParams(_Section):
         if path.exists() and not path.is_dir():
             raise ValueError(f"{value!r} is a file, not a folder: name a folder to spill into")
         try:  # the engine creates it anyway; trying now turns a later crash into a message
-            path.mkdir(parents=True, exist_ok=True)
-            if not os.access(path, os.W_OK | os.X_OK):
-                raise PermissionError("not writable")
+            probe_writable(path)
         except OSError as exc:
             raise ValueError(
                 f"{value!r} cannot be created or written ({exc.strerror or exc}): name a "
-                "writable folder, such as /tmp/shoplog-spill"
+                "writable folder, such as data/spill"
             ) from None
         return value
 

@@ -129,6 +129,11 @@ class ProjectPaths:
         return self.build_dir / "stage"
 
     @property
+    def executed_dir(self) -> Path:
+        """The executed chapters the book is built from (the last complete run's)."""
+        return self.stage_dir / "notebooks"
+
+    @property
     def html_dir(self) -> Path:
         """The published HTML; replaced only by a complete, successful build."""
         return self.build_dir / "html"
@@ -147,6 +152,41 @@ class ProjectPaths:
     def run_state_path(self) -> Path:
         """How the last run ended: ``running`` (or killed), ``failed`` or ``complete``."""
         return self.build_dir / "run.json"
+
+    @property
+    def run_notebooks_dir(self) -> Path:
+        """The chapters a run in progress has executed, published to :attr:`executed_dir`."""
+        return self.run_dir / "notebooks"
+
+    @property
+    def executing_dir(self) -> Path:
+        """The notebook papermill is writing right now."""
+        return self.build_dir / "executing"
+
+    @property
+    def failed_dir(self) -> Path:
+        """The partly executed notebook of the chapter that failed, kept to read."""
+        return self.build_dir / "failed"
+
+    @property
+    def building_dir(self) -> Path:
+        """Jupyter Book's output while it builds; swapped into :attr:`html_dir` on success."""
+        return self.build_dir / "building"
+
+    @property
+    def old_html_dir(self) -> Path:
+        """The previous HTML, set aside while the new one is swapped in."""
+        return self.build_dir / "html.old"
+
+    @property
+    def old_outputs_dir(self) -> Path:
+        """The previous outputs, set aside while a finished run's are swapped in."""
+        return self.data_dir / ".outputs.old"
+
+    @property
+    def ingested(self) -> tuple[Path, Path]:
+        """What ingestion writes into the processed folder; chapters only read these."""
+        return (self.events_path, self.quality_path)
 
     def staged(self) -> ProjectPaths:
         """The paths a running chapter writes to: a data folder inside :attr:`run_dir`."""

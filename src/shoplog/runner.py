@@ -319,8 +319,6 @@ def skipped_page(nb: nbformat.NotebookNode, reason: str) -> nbformat.NotebookNod
 
 
 RUNNING, FAILED, COMPLETE = "running", "failed", "complete"
-# files of the processed folder that ingestion writes; chapters read them, never write them
-INGESTED = ("events.parquet", "quality.json")
 
 
 def read_run_state(paths: ProjectPaths) -> dict[str, Any] | None:
@@ -344,11 +342,11 @@ def clean_leftovers(paths: ProjectPaths) -> list[str]:
     removed = []
     for folder in (
         paths.run_dir,
-        paths.build_dir / "executing",
-        paths.build_dir / "failed",
-        paths.build_dir / "building",
-        paths.build_dir / "html.old",
-        paths.data_dir / OLD_OUTPUTS,
+        paths.executing_dir,
+        paths.failed_dir,
+        paths.building_dir,
+        paths.old_html_dir,
+        paths.old_outputs_dir,
     ):
         if folder.exists():
             shutil.rmtree(folder)
@@ -359,22 +357,20 @@ def clean_leftovers(paths: ProjectPaths) -> list[str]:
     return removed
 
 
-OLD_OUTPUTS = ".outputs.old"
-
-
 def _open_run(paths: ProjectPaths) -> ProjectPaths:
     """A staging data folder for this run: the outputs and chapter-written tables copied,
     the ingested log linked (read only); chapters write here, not into the data folder."""
     staged = paths.staged()
     staged.processed_dir.mkdir(parents=True)
-    (paths.run_dir / "notebooks").mkdir()
+    paths.run_notebooks_dir.mkdir()
     if paths.outputs_dir.exists():
         shutil.copytree(paths.outputs_dir, staged.outputs_dir)
     else:
         staged.outputs_dir.mkdir(parents=True)
+    ingested = {p.name for p in paths.ingested}
     for item in sorted(paths.processed_dir.iterdir()):
         target = staged.processed_dir / item.name
-        if item.name in INGESTED:
+        if item.name in ingested:
             target.symlink_to(item.resolve())
         elif item.is_dir():
             shutil.copytree(item, target)
@@ -390,25 +386,32 @@ def _move(source: Path, target: Path) -> None:
     shutil.move(str(source), str(target))
 
 
+def _swap_folder(new: Path, target: Path, aside: Path) -> None:
+    """Put the folder ``new`` in place of ``target``: the old one is set aside first and
+    removed last, so ``target`` is never a half-copied folder."""
+    if aside.exists():
+        shutil.rmtree(aside)
+    if target.exists():
+        target.rename(aside)
+    shutil.move(str(new), str(target))
+    if aside.exists():
+        shutil.rmtree(aside)
+
+
 def _publish_run(paths: ProjectPaths, staged: ProjectPaths) -> None:
     """Publish a finished run: its tables, outputs and executed notebooks, together."""
-    written = {p.name for p in staged.processed_dir.iterdir() if p.name not in INGESTED}
+    ingested = {p.name for p in paths.ingested}
+    written = {p.name for p in staged.processed_dir.iterdir() if p.name not in ingested}
     for item in sorted(paths.processed_dir.iterdir()):
         # a chapter removed it (say, no modelling table for this log): so does the publication
-        if item.name not in INGESTED and item.name not in written:
+        if item.name not in ingested and item.name not in written:
             shutil.rmtree(item) if item.is_dir() else item.unlink()
     for name in sorted(written):
         _move(staged.processed_dir / name, paths.processed_dir / name)
-    old = paths.data_dir / OLD_OUTPUTS
-    if paths.outputs_dir.exists():
-        paths.outputs_dir.rename(old)
-    shutil.move(str(staged.outputs_dir), str(paths.outputs_dir))
-    if old.exists():
-        shutil.rmtree(old)
-    published = paths.stage_dir / "notebooks"
-    published.mkdir(parents=True, exist_ok=True)
-    for nb in sorted((paths.run_dir / "notebooks").glob("*.ipynb")):
-        _move(nb, published / nb.name)
+    _swap_folder(staged.outputs_dir, paths.outputs_dir, paths.old_outputs_dir)
+    paths.executed_dir.mkdir(parents=True, exist_ok=True)
+    for nb in sorted(paths.run_notebooks_dir.glob("*.ipynb")):
+        _move(nb, paths.executed_dir / nb.name)
     shutil.rmtree(paths.run_dir)
 
 
@@ -497,7 +500,7 @@ def run_chapters(
     _write_run_state(paths, RUNNING)
     staged = paths.staged()
     replacements = _path_replacements(paths, staged)
-    out_dir = paths.run_dir / "notebooks"
+    out_dir = paths.run_notebooks_dir
     code = code_fingerprint()
     previous = prints.data
     results = []
@@ -511,7 +514,7 @@ def run_chapters(
             fingerprint = _hash(previous, chapter.source.read_text(), values, code)
             previous = fingerprint
             target = out_dir / f"{chapter.name}.ipynb"
-            published = paths.stage_dir / "notebooks" / target.name
+            published = paths.executed_dir / target.name
             wanted = only is None or chapter.name in only or chapter.doc in only
             unchanged = prints.chapters.get(chapter.doc) == fingerprint and published.exists()
             label = f"[{i}/{len(todo)}] {chapter.doc}"
@@ -551,7 +554,7 @@ def _run_one(
 ) -> tuple[str, str, float]:
     """Execute one chapter into the staging folder; raise :class:`RunError` when it fails."""
     start = time.perf_counter()
-    work = paths.build_dir / "executing" / f"{chapter.name}.ipynb"
+    work = paths.executing_dir / f"{chapter.name}.ipynb"
     work.parent.mkdir(parents=True, exist_ok=True)
     try:
         execute(
@@ -572,7 +575,7 @@ def _run_one(
             nbformat.write(publishable(skipped_page(nb, reason), replacements), target)
             _say(f"{label}: not applicable to this log ({reason})")
             return (chapter.doc, "not applicable", time.perf_counter() - start)
-        failed = paths.build_dir / "failed" / f"{chapter.name}.ipynb"
+        failed = paths.failed_dir / f"{chapter.name}.ipynb"
         failed.parent.mkdir(parents=True, exist_ok=True)
         if work.exists():
             shutil.move(work, failed)
@@ -607,10 +610,10 @@ def stage_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
         shutil.rmtree(stage / "book")
     shutil.copytree(paths.book_dir, stage / "book")
     wanted = {c.name for c in todo}
-    for nb in (stage / "notebooks").glob("*.ipynb"):
+    for nb in paths.executed_dir.glob("*.ipynb"):
         if nb.stem not in wanted:
             nb.unlink()
-    executed = {nb.stem for nb in (stage / "notebooks").glob("*.ipynb")}
+    executed = {nb.stem for nb in paths.executed_dir.glob("*.ipynb")}
     missing = [c.doc for c in todo if c.name not in executed]
     if missing:
         raise RunError(f"chapters not executed yet: {missing}; run `shoplog run` first")
@@ -645,7 +648,7 @@ def build_book(
     if not last_complete:
         check_last_run(paths)
     stage = stage_book(paths, extra)
-    out = paths.build_dir / "building"
+    out = paths.building_dir
     if out.exists():
         shutil.rmtree(out)
     exe = Path(sys.executable).with_name("jupyter-book")
@@ -662,16 +665,8 @@ def build_book(
             f"Jupyter Book failed (exit {returncode}); the published HTML was not changed. "
             f"Full log: {paths.relative(log)}\n{tail}"
         )
-    built = out / "_build" / "html"
-    old = paths.build_dir / "html.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if paths.html_dir.exists():
-        paths.html_dir.rename(old)
-    built.rename(paths.html_dir)
+    _swap_folder(out / "_build" / "html", paths.html_dir, paths.old_html_dir)
     shutil.rmtree(out)
-    if old.exists():
-        shutil.rmtree(old)
     _say(
         f"[book] {paths.relative(paths.html_dir / 'index.html')} "
         f"built in {time.perf_counter() - start:.1f} s"
