@@ -12,11 +12,10 @@ from shoplog.schema import CANONICAL_COLUMNS, CANONICAL_EVENT_TYPES, FUNNEL_STEP
 from shoplog.sessions import session_numbers
 
 
-def overview(events: ir.Table, gap_minutes: float) -> dict[str, object]:
-    """Headline counts of the canonical log: events, users, sessions, first and last event.
-
-    ``sessions`` are the book's sessions, split after ``gap_minutes`` of inactivity as in
-    every chapter; ``log_sessions`` counts the log's own session ids (a data fact only)."""
+def overview(events: ir.Table) -> dict[str, object]:
+    """Headline counts of the canonical log: events, users, first and last event, and the
+    log's own session ids (``log_sessions``, a data fact: the book's sessions are cut by the
+    inactivity gap, see :func:`session_sizes`)."""
     row = (
         events.aggregate(
             events=events.count(),
@@ -30,8 +29,6 @@ def overview(events: ir.Table, gap_minutes: float) -> dict[str, object]:
         .iloc[0]
     )
     out = row.to_dict()
-    numbered = session_numbers(events.select("user_id", "event_time"), gap_minutes)
-    out["sessions"] = int(numbered[["user_id", "session"]].distinct().count().to_pandas())
     span = pd.Timestamp(out["last_event"]) - pd.Timestamp(out["first_event"])
     out["span_days"] = span.total_seconds() / 86400
     return out
