@@ -46,7 +46,7 @@ lock:
 	{ echo "# Exact versions for Python 3.11 on Linux x86_64; regenerate with \`make lock\`."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | sort -f; } > requirements.lock
 	rm -rf .venv-lock
-	$(BIN)/python -m shoplog.lockfiles
+	$(BIN)/python -m shoplog.config.lockfiles
 
 bench: env
 	$(BIN)/python bench/generate.py

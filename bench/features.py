@@ -41,7 +41,7 @@ CORE = [
 
 
 def _params(threads: int, memory: str, temp: Path):
-    from shoplog.params import load_params
+    from shoplog.config.params import load_params
 
     return load_params(
         "default",
@@ -68,10 +68,10 @@ def _anchors(events_path: Path, n: int, horizon: int) -> list[dt.datetime]:
 
 def prepare(size: float, work: Path) -> Path:
     """The canonical log of ``size`` million events (generated and ingested once)."""
-    from shoplog.ingest import ingest
-    from shoplog.params import load_params
-    from shoplog.paths import ProjectPaths
-    from shoplog.synthetic import generate_events
+    from shoplog.config.params import load_params
+    from shoplog.config.paths import ProjectPaths
+    from shoplog.events.ingest import ingest
+    from shoplog.events.synthetic import generate_events
 
     users = round(size * 1e6 / EVENTS_PER_USER)
     folder = work / f"{size:g}M"
@@ -96,7 +96,8 @@ def prepare(size: float, work: Path) -> Path:
 
 def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -> dict:
     """One measurement (runs in a child process); returns seconds, rows and peak MiB."""
-    from shoplog import dataset, engine, sessions
+    from shoplog.dataset import table as dataset
+    from shoplog.events import engine, sessions
 
     params = _params(args.threads, args.memory_limit, args.work / "spill")
     anchors = _anchors(events_path, args.anchors, params.anchors.horizon_days)
@@ -106,7 +107,7 @@ def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -
     if kind == "reference":
         import pandas as pd
 
-        from shoplog.reference import reference_table
+        from shoplog.dataset.reference import reference_table
 
         events = pd.read_parquet(events_path)
         rows = len(reference_table(events, anchors, params, observed_end))

@@ -19,7 +19,7 @@ from memory import peak_mib  # bench/memory.py, next to this script
 
 
 def _one(users: int, out: str, queue) -> None:  # runs in a child: its own peak memory
-    from shoplog.synthetic import generate_events
+    from shoplog.events.synthetic import generate_events
 
     start = time.perf_counter()
     summary = generate_events(out, "large", seed=42, n_users=users)

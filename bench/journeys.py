@@ -31,7 +31,8 @@ GAP_MINUTES = 30
 
 def measure(kind: str, events_path: Path, args: argparse.Namespace) -> dict:
     """One measurement (runs in a child process): seconds, rows and peak MiB."""
-    from shoplog import engine, journeys, seasonality
+    from shoplog.behaviour import journeys, seasonality
+    from shoplog.events import engine
 
     params = _params(args.threads, args.memory_limit, args.work / "spill")
     con = engine.connect(params.engine)

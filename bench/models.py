@@ -25,9 +25,9 @@ def measure(task: str, dataset: Path, profile: str, overrides: list[str]) -> dic
     """Run one task end to end, timing each step (in this process)."""
     import pandas as pd
 
-    from shoplog import explain, tasks
-    from shoplog.labels import LABELS
-    from shoplog.params import load_params
+    from shoplog.config.params import load_params
+    from shoplog.dataset.labels import LABELS
+    from shoplog.modeling import explain, tasks
 
     params = load_params(profile, overrides)
     table = pd.read_parquet(dataset)

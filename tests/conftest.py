@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shoplog.params import Params, load_params
-from shoplog.paths import PROJECT_ROOT, ProjectPaths
+from shoplog.config.params import Params, load_params
+from shoplog.config.paths import PROJECT_ROOT, ProjectPaths
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

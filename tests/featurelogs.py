@@ -8,8 +8,9 @@ import functools
 import pandas as pd
 from hypothesis import strategies as st
 
-from shoplog import dataset, engine
-from shoplog.params import Params, load_params
+from shoplog.config.params import Params, load_params
+from shoplog.dataset import table as dataset
+from shoplog.events import engine
 
 # Three midnights as anchors, with windows short enough that their edges are often hit.
 ANCHORS = [dt.datetime(2020, 1, 5), dt.datetime(2020, 1, 7), dt.datetime(2020, 1, 10)]

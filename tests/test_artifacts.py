@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from modeltables import FEATURES, churn_table
 
-from shoplog import artifacts, models, tasks
-from shoplog.params import ModelParams
+from shoplog.config.params import ModelParams
+from shoplog.modeling import artifacts, models, tasks
 
 SETTINGS = ModelParams(n_boot=20, learners=["prevalence", "recency rule", "LightGBM"], tuned=[])
 

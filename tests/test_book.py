@@ -14,10 +14,10 @@ from conftest import page_text
 
 import shoplog
 from shoplog import cli
+from shoplog.config.paths import ProjectPaths
+from shoplog.events.ingest import QualityReport
 from shoplog.files import file_sha256
-from shoplog.ingest import QualityReport
-from shoplog.paths import ProjectPaths
-from shoplog.report import load_glued
+from shoplog.publish.report import load_glued
 
 pytestmark = pytest.mark.e2e
 
@@ -121,7 +121,7 @@ def test_no_machine_paths_in_anything_published(built: ProjectPaths) -> None:
 
 
 def test_features_chapter_quotes_the_saved_table(built: ProjectPaths) -> None:
-    from shoplog.splits import Timeline
+    from shoplog.dataset.splits import Timeline
 
     page = page_text(built.html_dir / "notebooks" / "05_features.html")
     glued = load_glued(built.glued_path("05_features"))
@@ -218,7 +218,7 @@ def test_explore_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
 
 
 def test_journeys_chapter_agrees_with_the_log_and_the_labels(built: ProjectPaths) -> None:
-    from shoplog.reference import derive_sessions
+    from shoplog.dataset.reference import derive_sessions
 
     page = page_text(built.html_dir / "notebooks" / "04_journeys.html")
     glued = load_glued(built.glued_path("04_journeys"))
@@ -286,7 +286,7 @@ def test_whole_book_on_three_hours_of_real_log(rees46_csv: Path, tmp_path: Path)
 
 
 def test_models_chapter_quotes_the_saved_benchmark(built: ProjectPaths) -> None:
-    from shoplog import artifacts, tasks
+    from shoplog.modeling import artifacts, tasks
 
     page = page_text(built.html_dir / "notebooks" / "06_models.html")
     glued = load_glued(built.glued_path("06_models"))
@@ -325,7 +325,7 @@ def test_models_chapter_quotes_the_saved_benchmark(built: ProjectPaths) -> None:
 
 
 def test_explanations_chapter_and_model_cards(built: ProjectPaths) -> None:
-    from shoplog.explain import pseudonym
+    from shoplog.modeling.explain import pseudonym
 
     glued = load_glued(built.glued_path("07_explanations"))
     page = page_text(built.html_dir / "notebooks" / "07_explanations.html")
@@ -347,10 +347,10 @@ def test_explanations_chapter_and_model_cards(built: ProjectPaths) -> None:
 
 
 def test_score_command_ranks_the_score_anchor_as_the_models_do(built: ProjectPaths, capsys) -> None:
-    from shoplog import artifacts
-    from shoplog.ingest import resolve_source
-    from shoplog.params import load_params
-    from shoplog.splits import Timeline
+    from shoplog.config.params import load_params
+    from shoplog.dataset.splits import Timeline
+    from shoplog.events.ingest import resolve_source
+    from shoplog.modeling import artifacts
 
     anchor = Timeline.from_json(built.timeline_path).score_anchor
     raw = resolve_source(load_params("ci"), built)
@@ -379,9 +379,61 @@ def test_score_command_ranks_the_score_anchor_as_the_models_do(built: ProjectPat
     assert "first seen after the anchor" in printed
 
 
+def test_target_command_writes_the_books_targeting_list(built: ProjectPaths, capsys) -> None:
+    """`shoplog target` on the book's own log at its score anchor: the same list, byte for
+    byte, as the targeting chapter's (same models, same code)."""
+    from shoplog.config.params import load_params
+    from shoplog.config.paths import targeting_name
+    from shoplog.dataset.splits import Timeline
+    from shoplog.events.ingest import resolve_source
+
+    anchor = Timeline.from_json(built.timeline_path).score_anchor.date()
+    raw = resolve_source(load_params("ci"), built)
+    before = raw.read_bytes()
+    out = built.scores_dir / "target.csv"
+    args = ["target", "--profile", "ci", "--data-dir", str(built.data_dir), "--log", str(raw)]
+    assert cli.main([*args, "--anchor", anchor.isoformat(), "--out", str(out)]) == 0
+    assert raw.read_bytes() == before
+    book_list = built.targeting_dir / targeting_name(anchor)
+    listed = pd.read_csv(book_list)
+    assert len(listed) > 0, "the CI book's list is empty: the comparison would prove little"
+    assert out.read_bytes() == book_list.read_bytes()
+    printed = capsys.readouterr().out
+    assert f"{len(listed):,} users listed" in printed
+    assert "value model: LightGBM Tweedie" in printed and "segments model: k-means" in printed
+    # a changed campaign assumption changes the list the same way the book's would
+    cheap = built.scores_dir / "cheap.csv"
+    assert (
+        cli.main(
+            [
+                *args,
+                "--anchor",
+                anchor.isoformat(),
+                "--out",
+                str(cheap),
+                "--set",
+                "campaign.contact_cost=0",
+                "--set",
+                "campaign.offer_cost=0",
+            ]
+        )
+        == 0
+    )
+    assert len(pd.read_csv(cheap)) > len(listed)
+    # without the value model (an older run), a message, not a traceback
+    value_card = built.models_dir / "value.card.json"
+    saved = value_card.read_bytes()
+    value_card.unlink()
+    try:
+        assert cli.main([*args, "--anchor", anchor.isoformat(), "--out", str(cheap)]) == 1
+        assert "value.card.json" in capsys.readouterr().err
+    finally:
+        value_card.write_bytes(saved)
+
+
 def test_score_command_refuses_what_it_cannot_serve(built: ProjectPaths, capsys, tmp_path) -> None:
-    from shoplog.ingest import resolve_source
-    from shoplog.params import load_params
+    from shoplog.config.params import load_params
+    from shoplog.events.ingest import resolve_source
 
     raw = resolve_source(load_params("ci"), built)
     base = ["score", "--profile", "ci", "--data-dir", str(built.data_dir), "--log", str(raw)]
@@ -402,7 +454,8 @@ def test_session_conversion_chapter_from_its_profile(
     """The extra chapter runs from a profile; its numbers agree with the engine's table."""
     import shutil
 
-    from shoplog import conversion, engine
+    from shoplog.events import engine
+    from shoplog.modeling import conversion
 
     other = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
     shutil.copytree(built.data_dir, other.data_dir)
@@ -439,9 +492,10 @@ def test_session_conversion_chapter_from_its_profile(
 def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     from statsmodels.stats.multitest import multipletests
 
-    from shoplog import artifacts
-    from shoplog import segments as S
-    from shoplog.params import load_params
+    from shoplog.action import campaign, segments
+    from shoplog.action.summary import SUMMARY_SOURCES, recommendation
+    from shoplog.config.params import load_params
+    from shoplog.modeling import artifacts
 
     params = load_params("ci")
     out = built.outputs_dir
@@ -476,18 +530,20 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
         out / "targeting" / f"targeting_{now['anchor'].max().date()}.csv", dtype={"user_id": str}
     )
     assert len(listed) == glued["12_targeting"]["recommended_k"]
-    expected_ids = now.iloc[S.ranking(now["priority"], now["user_id"].astype(str).to_numpy())]
+    expected_ids = now.iloc[
+        campaign.ranking(now["priority"], now["user_id"].astype(str).to_numpy())
+    ]
     assert (
         listed["user_id"].tolist() == expected_ids["user_id"].astype(str).head(len(listed)).tolist()
     )
-    assert listed["rfm_segment"].isin(S.RFM_ORDER).all()
+    assert listed["rfm_segment"].isin(segments.RFM_ORDER).all()
     assert listed["expected_profit"].sum() == pytest.approx(
         glued["12_targeting"]["expected_profit"], rel=1e-4, abs=1e-3
     )
     # every scored user has one RFM segment and one cluster; k is the silhouette's best
     seg = pd.read_parquet(out / "segments.parquet")
     assert seg["user_id"].astype(str).tolist() == now["user_id"].astype(str).tolist()
-    assert seg["segment"].isin(S.RFM_ORDER).all() and seg["cluster"].notna().all()
+    assert seg["segment"].isin(segments.RFM_ORDER).all() and seg["cluster"].notna().all()
     assert seg["cluster"].nunique() == glued["11_segments"]["k"]
     assert glued["11_segments"]["k"] in params.segments.k_values
     assert -1 <= glued["11_segments"]["silhouette"] <= 1
@@ -498,13 +554,13 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
         assert not ids & set(re.findall(r"\b\d{6,}\b", text)), page
     # the summary's five numbers are the chapters' recorded values, and appear on the page
     summary = glued["13_summary"]
-    for key, (chapter, name) in S.SUMMARY_SOURCES.items():
+    for key, (chapter, name) in SUMMARY_SOURCES.items():
         assert summary[key] == glued[chapter][name]
     page = page_text(built.html_dir / "notebooks" / "13_summary.html")
     assert f"{summary['users_at_risk']:,}" in page
     assert f"{summary['recommended_k']:,} users" in page
     assert f"{summary['expected_roi']:.0%}" in page
-    assert S.recommendation(summary).split(".")[0] in page
+    assert recommendation(summary).split(".")[0] in page
     # the summary is the first page after the intro
     intro = (built.html_dir / "book" / "intro.html").read_text()
     assert re.search(r'class="next"[^>]*href="../notebooks/13_summary.html"', intro) or (

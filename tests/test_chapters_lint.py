@@ -13,9 +13,9 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from shoplog.params import load_params
-from shoplog.paths import PROJECT_ROOT, ProjectPaths
-from shoplog.runner import available_parameters, chapters, declared_parameters
+from shoplog.config.params import load_params
+from shoplog.config.paths import PROJECT_ROOT, ProjectPaths
+from shoplog.publish.registry import available_parameters, chapters, declared_parameters
 
 CHAPTERS = sorted((PROJECT_ROOT / "notebooks").glob("*.md"))
 
@@ -81,4 +81,4 @@ def test_chapters_take_their_colours_from_the_one_palette() -> None:
         for c in jupytext.read(source).cells
         if c.cell_type == "code" and literal.search(c.source)
     }
-    assert not found, f"colour literals outside shoplog.plots: {found}"
+    assert not found, f"colour literals outside shoplog.publish.plots: {found}"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shoplog import clv
-from shoplog.models import bgnbd_p_alive
+from shoplog.modeling import clv
+from shoplog.modeling.models import bgnbd_p_alive
 
 # Fader, Hardie and Lee (2005), "Counting your customers the easy way", on the CDNOW sample
 PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shoplog import conversion, engine, models
+from shoplog.events import engine
+from shoplog.modeling import conversion, models
 
 T0 = pd.Timestamp("2020-01-06 10:00:00")
 

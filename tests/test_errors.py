@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from shoplog import cli
-from shoplog.params import ParamsError, load_params
-from shoplog.segments import feasible_k
+from shoplog.action.segments import feasible_k
+from shoplog.config.params import ParamsError, load_params
 
 
 def shoplog(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

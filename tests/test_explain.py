@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from modeltables import FEATURES, churn_table
 
-from shoplog import explain, models
-from shoplog.params import ModelParams
-from shoplog.tasks import run_task
+from shoplog.config.params import ModelParams
+from shoplog.modeling import explain, models
+from shoplog.modeling.tasks import run_task
 
 
 @pytest.fixture(scope="module")

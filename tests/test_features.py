@@ -20,9 +20,9 @@ from featurelogs import (
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from shoplog import reference
-from shoplog.features import feature_contract
-from shoplog.labels import LABELS
+from shoplog.dataset import reference
+from shoplog.dataset.features import feature_contract
+from shoplog.dataset.labels import LABELS
 
 PARAMS = small_params()
 CONTRACT = feature_contract(PARAMS.features)
@@ -241,8 +241,8 @@ def test_unobserved_horizon_gets_no_label() -> None:
 
 
 def test_session_table_on_a_hand_made_log() -> None:
-    from shoplog import engine
-    from shoplog.sessions import session_table
+    from shoplog.events import engine
+    from shoplog.events.sessions import session_table
 
     t = dt.datetime(2020, 1, 2, 10)
     events = _log(
@@ -277,8 +277,8 @@ def test_events_at_the_same_time_after_a_gap_share_one_session() -> None:
     tied events in the previous session (about 1 user in 10,000 on a shuffled log, so
     the test uses 100,000 users).
     """
-    from shoplog import engine
-    from shoplog.sessions import session_table
+    from shoplog.events import engine
+    from shoplog.events.sessions import session_table
 
     users, tied = 100_000, 4
     t = dt.datetime(2020, 1, 2, 10)

@@ -11,9 +11,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from shoplog.ingest import IngestError, QualityReport, ingest
-from shoplog.params import Params, validate_params
-from shoplog.paths import ProjectPaths
+from shoplog.config.params import Params, validate_params
+from shoplog.config.paths import ProjectPaths
+from shoplog.events.ingest import IngestError, QualityReport, ingest
 
 
 def make_params(
@@ -424,7 +424,7 @@ def test_processed_log_schema(ci_params: Params, tmp_paths: ProjectPaths) -> Non
 
 
 def test_quality_table_adds_up(rees46_csv: Path, tmp_paths: ProjectPaths) -> None:
-    from shoplog.ingest import quality_table
+    from shoplog.events.ingest import quality_table
 
     report = ingest(make_params(rees46_csv, end="2019-10-02"), tmp_paths)
     table = quality_table(report).set_index("Step")["Rows"]

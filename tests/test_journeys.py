@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shoplog import engine, journeys
+from shoplog.behaviour import journeys
+from shoplog.events import engine
 
 T0 = dt.datetime(2020, 1, 6, 10)
 

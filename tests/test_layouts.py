@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from shoplog import layouts as L
+from shoplog.events import layouts as L
 
 
 def ts(text: str) -> pd.Timestamp:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tomllib
 
-from shoplog.lockfiles import environment_pins, normalise, read_lock
-from shoplog.paths import PROJECT_ROOT
+from shoplog.config.lockfiles import environment_pins, normalise, read_lock
+from shoplog.config.paths import PROJECT_ROOT
 
 
 def test_environment_yml_matches_lock() -> None:

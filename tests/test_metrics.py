@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shoplog import metrics as M
+from shoplog.modeling import metrics as M
 
 
 def test_pr_auc_by_hand() -> None:

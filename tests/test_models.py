@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from modeltables import FEATURES, churn_table
 
-from shoplog import metrics as M
-from shoplog import models
+from shoplog.modeling import metrics as M
+from shoplog.modeling import models
 
 
 def test_task_data_splits_and_counts_unlabelled_rows() -> None:
@@ -100,7 +100,7 @@ def test_the_same_seed_gives_the_same_scores(name: str) -> None:
 
 
 def test_tuning_is_seeded_uses_validation_and_records_its_history() -> None:
-    from shoplog import tuning
+    from shoplog.modeling import tuning
 
     data = models.task_data(churn_table(n_users=600), FEATURES, "dormant")
     a = tuning.tune("LightGBM", data, seed=4, n_trials=4, timeout=None)
@@ -159,7 +159,7 @@ def _simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: in
 def test_bgnbd_p_alive_matches_pymc_marketing_and_recovers_the_story() -> None:
     from pymc_marketing.clv import BetaGeoModel
 
-    from shoplog.clv import quiet_pymc
+    from shoplog.modeling.clv import quiet_pymc
 
     data = _simulate_bgnbd(3000, r=0.6, alpha=4.0, a=0.8, b=2.5, seed=3)
     model = BetaGeoModel()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shoplog.params import ParamsError, apply_overrides, load_params, read_profile
+from shoplog.config.params import ParamsError, apply_overrides, load_params, read_profile
 
 
 def test_profiles_in_repo_are_valid() -> None:

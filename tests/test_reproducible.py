@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shoplog import cli
-from shoplog.paths import ProjectPaths
+from shoplog.config.paths import ProjectPaths
 
 pytestmark = pytest.mark.e2e
 

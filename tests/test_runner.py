@@ -13,21 +13,13 @@ import pytest
 from conftest import page_text, write_chapter, write_tiny_chapter
 
 from shoplog import cli
+from shoplog.config.params import load_params
+from shoplog.config.paths import ProjectPaths
 from shoplog.files import atomic_write_json
-from shoplog.params import load_params
-from shoplog.paths import ProjectPaths
-from shoplog.runner import (
-    RunError,
-    _path_replacements,
-    _run_in_own_group,
-    build_book,
-    chapters,
-    prepare_data,
-    publishable,
-    read_run_state,
-    run_chapters,
-    toc_documents,
-)
+from shoplog.publish.build import _run_in_own_group, build_book
+from shoplog.publish.registry import RunError, chapters, toc_documents
+from shoplog.publish.runner import prepare_data, run_chapters
+from shoplog.publish.staging import _path_replacements, publishable, read_run_state
 
 pytestmark = pytest.mark.e2e
 
@@ -156,7 +148,7 @@ def test_a_chapter_that_does_not_apply_is_published_with_its_reason(
 ) -> None:
     write_tiny_chapter(
         mini_project.root / "notebooks" / "01_tiny.md",
-        "from shoplog import report\n"
+        "from shoplog.publish import report\n"
         "report.skip_chapter_unless(n_rows > 10**9, 'the log has too few rows')",
     )
     params = load_params("ci")
@@ -217,7 +209,7 @@ def test_a_failed_run_publishes_nothing_and_build_refuses(
     # the command line: exit 1 with the same message, or the last complete run on request
     assert mini_project.html_dir.exists()
     monkey_root = pytest.MonkeyPatch()
-    monkey_root.setattr("shoplog.paths.PROJECT_ROOT", mini_project.root)
+    monkey_root.setattr("shoplog.config.paths.PROJECT_ROOT", mini_project.root)
     try:
         args = ["build", "--profile", "ci", "--data-dir", str(mini_project.data_dir)]
         args += ["--build-dir", str(mini_project.build_dir)]
@@ -310,7 +302,7 @@ def test_published_notebooks_name_no_machine_path(tmp_path: Path) -> None:
         cells=[
             nbformat.v4.new_code_cell(
                 f'events_path = "{staged.processed_dir}/events.parquet"\n'
-                f'code = "{paths.root}/src/shoplog/eda.py"'
+                f'code = "{paths.root}/src/shoplog/behaviour/eda.py"'
             )
         ]
     )
@@ -319,5 +311,66 @@ def test_published_notebooks_name_no_machine_path(tmp_path: Path) -> None:
     text = nbformat.writes(out)
     assert str(tmp_path) not in text and str(paths.root) not in text
     assert 'events_path = "data/processed/events.parquet"' in out.cells[0].source
-    assert 'code = "src/shoplog/eda.py"' in out.cells[0].source
+    assert 'code = "src/shoplog/behaviour/eda.py"' in out.cells[0].source
     assert out.metadata["papermill"] == {}
+
+
+def test_a_partial_run_never_reads_an_out_of_date_artifact(mini_project: ProjectPaths) -> None:
+    """--only a chapter whose inputs' producer is out of date is refused before anything
+    runs; selecting the producer too (or running everything) is fine."""
+    notebooks = mini_project.root / "notebooks"
+    write_chapter(
+        notebooks / "05_features.md",
+        'anchors_horizon_days = 30\ndataset_path = "x"',
+        "from pathlib import Path\n"
+        "Path(dataset_path).parent.mkdir(parents=True, exist_ok=True)\n"
+        "Path(dataset_path).write_text(str(anchors_horizon_days))",
+    )
+    write_chapter(
+        notebooks / "10_priority.md",
+        'dataset_path = "x"',
+        "from pathlib import Path\nprint('horizon', Path(dataset_path).read_text())",
+    )
+    (mini_project.root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n"
+        "  - file: notebooks/05_features\n  - file: notebooks/10_priority\n"
+    )
+    params = load_params("ci")
+    prepare_data(params, mini_project)
+    assert [s for _, s, _ in run_chapters(params, mini_project)] == ["ran", "ran"]
+    shorter = load_params("ci", ["anchors.horizon_days=14"])
+    before = mini_project.dataset_path.read_text()
+    with pytest.raises(
+        RunError,
+        match=r"--only 10_priority: it reads files written by "
+        r"05_features, which are out of date",
+    ):
+        run_chapters(shorter, mini_project, only=["10_priority"])
+    assert mini_project.dataset_path.read_text() == before == "30"
+    assert read_run_state(mini_project)["status"] == "complete"
+    ran = run_chapters(shorter, mini_project, only=["05_features", "10_priority"])
+    assert [s for _, s, _ in ran] == ["ran", "ran"]
+    assert mini_project.dataset_path.read_text() == "14"
+    # with its producer up to date, the chapter alone may run again
+    assert [
+        s for _, s, _ in run_chapters(shorter, mini_project, only=["10_priority"], force=True)
+    ] == ["skipped", "ran"]
+
+
+def test_the_artifact_registry_matches_the_books_chapters() -> None:
+    """Every registered artifact is a project path; every producer is a chapter of the book
+    that declares it; the targeting chapter reads the models, priority and segments."""
+    from shoplog.publish.registry import ARTIFACTS, INGEST, run_table
+
+    paths = ProjectPaths()
+    table = {r["chapter"]: r for r in run_table(paths)}
+    for artifact in ARTIFACTS:
+        assert isinstance(getattr(paths, artifact.name), Path)
+        for producer in artifact.producers:
+            assert producer == INGEST or artifact.name in table[producer]["writes"], (
+                artifact.name,
+                producer,
+            )
+    assert {"models_dir", "priority_path", "segments_path"} <= set(table["12_targeting"]["reads"])
+    # the priority chapter adds its value model to the models folder: it reads it too
+    assert set(table["10_priority"]["reads"]) == {"dataset_path", "timeline_path", "models_dir"}

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shoplog import engine
-from shoplog.seasonality import (
+from shoplog.behaviour.seasonality import (
     anomalies,
     daily_series,
     decompose,
@@ -17,6 +16,7 @@ from shoplog.seasonality import (
     supported_periods,
     weekday_hour,
 )
+from shoplog.events import engine
 
 
 def _events(rows: list[tuple]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from statsmodels.stats.meta_analysis import effectsize_smd
 from statsmodels.stats.multitest import multipletests
 
-from shoplog import segments as S
+from shoplog.action import campaign, groups, priority, segments, summary
 
 
 @pytest.fixture
@@ -25,20 +25,20 @@ def two_groups() -> tuple[np.ndarray, np.ndarray]:
 
 def test_hedges_g_and_its_interval_match_statsmodels(two_groups) -> None:
     x, y = two_groups
-    g, low, high = S.hedges_g(x, y)
+    g, low, high = groups.hedges_g(x, y)
     ref, var = effectsize_smd(x.mean(), x.std(ddof=1), len(x), y.mean(), y.std(ddof=1), len(y))
     assert g == pytest.approx(ref, rel=1e-12)
     half = stats.norm.ppf(0.975) * np.sqrt(var)
     assert (low, high) == pytest.approx((ref - half, ref + half), rel=1e-12)
     # antisymmetric, and zero for identical samples
-    assert S.hedges_g(y, x)[0] == pytest.approx(-g)
-    assert S.hedges_g(x, x.copy())[0] == pytest.approx(0.0)
+    assert groups.hedges_g(y, x)[0] == pytest.approx(-g)
+    assert groups.hedges_g(x, x.copy())[0] == pytest.approx(0.0)
 
 
 def test_rank_biserial_is_twice_the_auc_minus_one_and_its_interval_covers(two_groups) -> None:
     x, y = two_groups
     u = stats.mannwhitneyu(x, y, alternative="two-sided").statistic
-    r, low, high = S.rank_biserial(float(u), len(x), len(y))
+    r, low, high = groups.rank_biserial(float(u), len(x), len(y))
     labels = np.r_[np.ones(len(x)), np.zeros(len(y))]
     assert r == pytest.approx(2 * roc_auc_score(labels, np.r_[x, y]) - 1, rel=1e-12)
     assert low < r < high
@@ -68,7 +68,7 @@ def test_compare_groups_matches_scipy_and_statsmodels_with_missing_values() -> N
             "constant": np.ones(n),
         }
     )
-    out = S.compare_groups(table, list(table.columns), group, alpha=0.05).set_index("feature")
+    out = groups.compare_groups(table, list(table.columns), group, alpha=0.05).set_index("feature")
     for name in ("shifted", "same", "gappy"):
         col = table[name].to_numpy()
         x, y = col[group], col[~group]
@@ -89,21 +89,21 @@ def test_compare_groups_matches_scipy_and_statsmodels_with_missing_values() -> N
     assert out.loc["shifted", "significant"] and out.loc["gappy", "significant"]
     assert not out.loc["same", "significant"]
     with pytest.raises(ValueError, match="both groups"):
-        S.compare_groups(table, ["same"], np.ones(n, dtype=bool))
+        groups.compare_groups(table, ["same"], np.ones(n, dtype=bool))
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=60))
 def test_bh_adjusted_p_values_keep_the_order_of_the_raw_ones(p: list[float]) -> None:
     raw = np.array(p)
-    adj = S.bh_adjust(raw)
+    adj = groups.bh_adjust(raw)
     assert np.all(adj >= raw - 1e-15) and np.all(adj <= 1)
     order = np.argsort(raw, kind="stable")
     assert np.all(np.diff(adj[order]) >= -1e-15)
 
 
 def test_bh_keeps_missing_values_missing() -> None:
-    adj = S.bh_adjust(np.array([0.01, np.nan, 0.04]))
+    adj = groups.bh_adjust(np.array([0.01, np.nan, 0.04]))
     assert np.isnan(adj[1])
     np.testing.assert_allclose(adj[[0, 2]], multipletests([0.01, 0.04], method="fdr_bh")[1])
 
@@ -125,7 +125,7 @@ def test_plain_words_lists_significant_meaningful_differences_largest_first() ->
             "median_rest": [1.0, 3.0, 1.0, 1.0],
         }
     )
-    words = S.plain_words(
+    words = groups.plain_words(
         comparison, {"b": "Sessions in the last 30 days."}, "priority users", "the rest"
     )
     assert list(words["Feature"]) == ["b", "a"]  # c not significant, d negligible
@@ -139,7 +139,7 @@ def test_plain_words_lists_significant_meaningful_differences_largest_first() ->
 def test_natural_break_is_the_best_two_class_split() -> None:
     rng = np.random.default_rng(5)
     values = np.round(np.r_[rng.normal(1, 0.3, 300), rng.normal(4, 0.5, 100)], 2)
-    cut = S.natural_break(values)
+    cut = priority.natural_break(values)
     x = np.sort(values)
 
     def within(k: int) -> float:
@@ -150,24 +150,27 @@ def test_natural_break_is_the_best_two_class_split() -> None:
     assert cut == x[best]
     assert 2 < cut < 3.5
     with pytest.raises(ValueError, match="two distinct"):
-        S.natural_break(np.ones(5))
+        priority.natural_break(np.ones(5))
 
 
 def test_top_fraction_cut_and_priority_cut() -> None:
     values = np.arange(100.0)
-    assert S.top_fraction_cut(values, 0.2) == 80.0
-    assert (values >= S.priority_cut(values, "top_fraction", 0.2)).sum() == 20
+    assert priority.top_fraction_cut(values, 0.2) == 80.0
+    assert (values >= priority.priority_cut(values, "top_fraction", 0.2)).sum() == 20
     with pytest.raises(ValueError, match="unknown priority cut"):
-        S.priority_cut(values, "median", 0.2)
+        priority.priority_cut(values, "median", 0.2)
     with pytest.raises(ValueError, match="probabilities"):
-        S.priority_score(np.array([1.2]), np.array([3.0]))
-    assert S.priority_score(np.array([0.5, 0.1]), np.array([10.0, 0.0])).tolist() == [5.0, 0.0]
+        priority.priority_score(np.array([1.2]), np.array([3.0]))
+    assert priority.priority_score(np.array([0.5, 0.1]), np.array([10.0, 0.0])).tolist() == [
+        5.0,
+        0.0,
+    ]
 
 
 def test_rfm_grid_covers_every_cell_once_and_scores_share_ties() -> None:
-    names = {S.rfm_segment(r, f) for r in range(1, 6) for f in range(1, 6)}
-    assert names == set(S.RFM_ORDER)
-    assert S.rfm_segment(5, 5) == "Champions" and S.rfm_segment(1, 1) == "Hibernating"
+    names = {segments.rfm_segment(r, f) for r in range(1, 6) for f in range(1, 6)}
+    assert names == set(segments.RFM_ORDER)
+    assert segments.rfm_segment(5, 5) == "Champions" and segments.rfm_segment(1, 1) == "Hibernating"
     table = pd.DataFrame(
         {
             "days": [1, 2, 3, 40, 50, 60, 70, 80, 90, 100],
@@ -175,7 +178,7 @@ def test_rfm_grid_covers_every_cell_once_and_scores_share_ties() -> None:
             "spend": [500, 0, np.nan, 0, 0, 0, 0, 0, 10, 20],
         }
     )
-    out = S.rfm_table(table, "days", "sessions", "spend", bins=5)
+    out = segments.rfm_table(table, "days", "sessions", "spend", bins=5)
     assert out["R"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]  # fewer days, higher score
     assert out["F"].iloc[3:8].nunique() == 1  # tied sessions share a score
     assert out.loc[0, "segment"] == "Champions"
@@ -190,10 +193,10 @@ def test_clusters_find_separated_groups_and_name_them_by_size() -> None:
         for n, lam, scale in zip(sizes, (1, 30, 8), (0.5, 20, 500), strict=True)
     ]
     table = pd.concat(blocks, ignore_index=True)
-    X = S.log_features(table, ["visits", "spend"])
-    k, scores = S.choose_k((X - X.mean(axis=0)) / X.std(axis=0), [2, 3, 4, 5], seed=1)
+    X = segments.log_features(table, ["visits", "spend"])
+    k, scores = segments.choose_k((X - X.mean(axis=0)) / X.std(axis=0), [2, 3, 4, 5], seed=1)
     assert k == 3 and len(scores) == 4
-    clusters = S.fit_clusters(table, ["visits", "spend"], k, 1, {"visits": "visits"})
+    clusters = segments.fit_clusters(table, ["visits", "spend"], k, 1, {"visits": "visits"})
     assigned = clusters.assign(table)
     counts = pd.Series(assigned).value_counts()
     assert counts[next(n for n in clusters.names if n.startswith("C1"))] == counts.max()
@@ -206,38 +209,44 @@ def test_clusters_find_separated_groups_and_name_them_by_size() -> None:
         majority.append(shares.index[0])
     assert len(set(majority)) == 3
     with pytest.raises(ValueError, match="non-negative"):
-        S.log_features(pd.DataFrame({"x": [-1.0]}), ["x"])
+        segments.log_features(pd.DataFrame({"x": [-1.0]}), ["x"])
 
 
 def test_contact_value_and_campaign_curves() -> None:
-    c = S.Campaign(contact_cost=1, offer_cost=10, uplift=0.1, stayer_take_rate=0.2, margin=0.5)
-    profit, cost = S.contact_value(np.array([0.8, 0.0]), np.array([400.0, 400.0]), c)
+    c = campaign.Campaign(
+        contact_cost=1, offer_cost=10, uplift=0.1, stayer_take_rate=0.2, margin=0.5
+    )
+    profit, cost = campaign.contact_value(np.array([0.8, 0.0]), np.array([400.0, 400.0]), c)
     # 0.8 x 0.1 x 0.5 x 400 = 16 gained; cost 1 + 10 x (0.08 + 0.2 x 0.2) = 2.2
     assert cost.tolist() == pytest.approx([2.2, 3.0])
     assert profit.tolist() == pytest.approx([13.8, -3.0])
     rng = np.random.default_rng(2)
     p, v = rng.random(200), rng.gamma(2, 50, 200)
     ids = np.array([f"u{i:03d}" for i in range(200)])
-    order = S.ranking(p * v, ids)
-    curve = S.campaign_curve(order, p, v, c, steps=200)
-    each, _ = S.contact_value(p, v, c)
+    order = campaign.ranking(p * v, ids)
+    curve = campaign.campaign_curve(order, p, v, c, steps=200)
+    each, _ = campaign.contact_value(p, v, c)
     assert curve.loc[curve["users"] == 37, "profit"].item() == pytest.approx(each[order[:37]].sum())
-    best = S.best_k(curve)
+    best = campaign.best_k(curve)
     assert best["profit"] == curve["profit"].max()
     # random targeting: the mean over random orders
-    rand = S.random_curve(p, v, c, steps=200)
+    rand = campaign.random_curve(p, v, c, steps=200)
     sims = [each[rng.permutation(200)[:50]].sum() for _ in range(4000)]
     assert rand.loc[rand["users"] == 50, "profit"].item() == pytest.approx(np.mean(sims), abs=1.0)
     # ties in the score are broken by user id
-    assert S.ranking(np.array([1.0, 2.0, 1.0]), np.array(["b", "z", "a"])).tolist() == [1, 2, 0]
+    assert campaign.ranking(np.array([1.0, 2.0, 1.0]), np.array(["b", "z", "a"])).tolist() == [
+        1,
+        2,
+        0,
+    ]
 
 
 def test_normalized_gini_orders() -> None:
     actual = np.array([0.0, 0.0, 5.0, 10.0, 50.0])
-    assert S.normalized_gini(actual, actual) == pytest.approx(1.0)
-    assert S.normalized_gini(actual, -actual) < 0
+    assert priority.normalized_gini(actual, actual) == pytest.approx(1.0)
+    assert priority.normalized_gini(actual, -actual) < 0
     # a constant prediction orders nothing
-    assert S.normalized_gini(actual, np.ones(5)) == pytest.approx(0.0)
+    assert priority.normalized_gini(actual, np.ones(5)) == pytest.approx(0.0)
 
 
 def test_recommendation_words_follow_the_numbers() -> None:
@@ -253,17 +262,17 @@ def test_recommendation_words_follow_the_numbers() -> None:
         "users_at_risk": 900,
         "revenue_at_risk": 12345.0,
     }
-    text = S.recommendation(numbers)
+    text = summary.recommendation(numbers)
     assert text.startswith("Contact the 120 users") and "42%" in text
-    assert S.recommendation({**numbers, "recommended_k": 0}).startswith("Do not run")
+    assert summary.recommendation({**numbers, "recommended_k": 0}).startswith("Do not run")
 
 
 def test_rows_at_aligns_users_and_refuses_a_stale_priority_table() -> None:
     anchor = pd.Timestamp("2020-01-01")
     table = pd.DataFrame({"user_id": ["a", "b"], "anchor": [anchor] * 2, "x": [1, 2]})
-    priority = pd.DataFrame({"user_id": ["a", "b"], "anchor": [anchor] * 2, "p": [0.1, 0.2]})
-    rows, scores = S.rows_at(table, priority, anchor, "priority.parquet")
+    scored = pd.DataFrame({"user_id": ["a", "b"], "anchor": [anchor] * 2, "p": [0.1, 0.2]})
+    rows, scores = priority.rows_at(table, scored, anchor, "priority.parquet")
     assert rows["x"].tolist() == [1, 2] and scores["p"].tolist() == [0.1, 0.2]
-    stale = priority.assign(user_id=["a", "c"])
+    stale = scored.assign(user_id=["a", "c"])
     with pytest.raises(ValueError, match=r"priority\.parquet: the users at"):
-        S.rows_at(table, stale, anchor, "priority.parquet")
+        priority.rows_at(table, stale, anchor, "priority.parquet")

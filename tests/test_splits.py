@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shoplog.params import ParamsError, load_params
-from shoplog.splits import TimelineError, make_timeline, timeline_for_params
+from shoplog.config.params import ParamsError, load_params
+from shoplog.dataset.splits import TimelineError, make_timeline, timeline_for_params
 
 START = dt.datetime(2019, 10, 1, 0, 7)
 

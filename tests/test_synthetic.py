@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from shoplog.synthetic import PRESETS, RAW_SCHEMA, describe_generation, generate_events
+from shoplog.events.synthetic import PRESETS, RAW_SCHEMA, describe_generation, generate_events
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The command line: ``shoplog run|build|book|ingest|score|generate``.
+"""The command line: ``shoplog run|build|book|ingest|score|target|generate``.
 
 Examples::
 
@@ -7,11 +7,13 @@ Examples::
     shoplog run --set study.end_date=2020-03-01     # other dates, same code
     shoplog ingest --profile rees46                 # just the data step
     shoplog score --log new.csv --anchor 2020-07-01 # rank a new log's users with the models
+    shoplog target --log new.csv --anchor 2020-07-01 # the campaign's list for a new log
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import errno
 import signal
 import sys
@@ -19,13 +21,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from shoplog.artifacts import ModelArtifactError
+from shoplog.config.params import ParamsError, load_params
+from shoplog.config.paths import ProjectPaths
+from shoplog.events.ingest import IngestError
 from shoplog.files import CorruptFileError, describe_os_error, probe_writable
-from shoplog.ingest import IngestError
-from shoplog.params import ParamsError, load_params
-from shoplog.paths import ProjectPaths
-from shoplog.runner import RunError, build_book, prepare_data, run_chapters
-from shoplog.scoring import ScoringError
+from shoplog.modeling.artifacts import ModelArtifactError
+from shoplog.modeling.scoring import ScoringError
+from shoplog.publish.build import build_book
+from shoplog.publish.registry import RunError
+from shoplog.publish.runner import prepare_data, run_chapters
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
         "(default: data/outputs/models)",
     )
     sc.add_argument("--out", help="the CSV to write (default: data/outputs/scores/...)")
+    tg = sub.add_parser(
+        "target",
+        parents=[common],
+        help="the targeting list of a log at an anchor date, with the book's saved models",
+        description="Compute features at --anchor from --log (with the profile's column "
+        "mapping), score churn, purchase and value with the book's saved models, assign the "
+        "saved segments, and write the campaign's most profitable list (or the profile's "
+        "targeting.list_fraction) as the targeting chapter does.",
+    )
+    tg.add_argument("--log", required=True, help="the event log (CSV, CSV.gz, Parquet)")
+    tg.add_argument("--anchor", required=True, help="the targeting date, YYYY-MM-DD (00:00 UTC)")
+    tg.add_argument("--out", help="the CSV to write (default: data/outputs/scores/...)")
     gen = sub.add_parser("generate", help="write a synthetic shop log (Parquet)")
     gen.add_argument("output", help="the Parquet file to write")
     gen.add_argument("--preset", default="default", choices=["tiny", "default", "large"])
@@ -145,7 +161,7 @@ def writable_folder(folder: Path, option: str) -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "generate":
-        from shoplog.synthetic import generate_events
+        from shoplog.events.synthetic import generate_events
 
         summary = generate_events(args.output, args.preset, args.seed, n_users=args.users)
         print(f"{summary.rows:,} events, {summary.users:,} users -> {summary.path}")
@@ -162,6 +178,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     )
     if args.command == "score":
         return _score(args, params, paths)
+    if args.command == "target":
+        return _target(args, params, paths)
     if args.command in ("ingest", "run", "book"):
         prepare_data(params, paths, force=args.force and args.command == "ingest")
     if args.command in ("run", "book"):
@@ -172,33 +190,57 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(args: argparse.Namespace, params, paths: ProjectPaths) -> int:
-    """Run ``shoplog score`` and print what was scored, left out and dropped."""
-    import datetime as dt
-
-    from shoplog.scoring import score
-
+def _anchor_and_out(args: argparse.Namespace) -> dt.date:
+    """The --anchor date, with --out checked before any scoring work (not after it)."""
     try:
         anchor = dt.date.fromisoformat(args.anchor)
     except ValueError:
-        print(f"error: --anchor {args.anchor!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
-        return 2
-    if args.out:  # checked before the scoring work, not after it
+        raise UsageError(f"--anchor {args.anchor!r} is not a date (YYYY-MM-DD)") from None
+    if args.out:
         out = Path(args.out)
         if out.is_dir():
             raise UsageError(f"--out {out.name} is a folder: name the CSV file to write")
         writable_folder(out.resolve().parent, "--out")
-    summary = score(params, paths, args.log, anchor, args.model, args.out)
-    if summary.quality is not None:
-        q = summary.quality
-        drops = ", ".join(f"{k} {v:,}" for k, v in q.drops.items() if v) or "none"
-        print(f"log: {q.rows_read:,} rows read, dropped: {drops}")
-    for task, model in summary.models.items():
+    return anchor
+
+
+def _print_log_and_models(quality, models: dict[str, str]) -> None:
+    if quality is not None:
+        drops = ", ".join(f"{k} {v:,}" for k, v in quality.drops.items() if v) or "none"
+        print(f"log: {quality.rows_read:,} rows read, dropped: {drops}")
+    for task, model in models.items():
         print(f"{task} model: {model}")
+
+
+def _score(args: argparse.Namespace, params, paths: ProjectPaths) -> int:
+    """Run ``shoplog score`` and print what was scored, left out and dropped."""
+    from shoplog.modeling.scoring import score
+
+    anchor = _anchor_and_out(args)
+    summary = score(params, paths, args.log, anchor, args.model, args.out)
+    _print_log_and_models(summary.quality, summary.models)
     left = ", ".join(f"{k}: {v:,}" for k, v in summary.not_scored.items())
     print(
         f"{summary.scored:,} users scored at {anchor} ({left}; {summary.short_history:,} "
         "scored users have less history than the longest feature window)"
     )
     print(f"ranked list -> {summary.path}")
+    return 0
+
+
+def _target(args: argparse.Namespace, params, paths: ProjectPaths) -> int:
+    """Run ``shoplog target`` and print who was scored and listed, and why."""
+    from shoplog.action.targeting import target
+
+    anchor = _anchor_and_out(args)
+    summary = target(params, paths, args.log, anchor, args.out)
+    _print_log_and_models(summary.quality, summary.models)
+    left = ", ".join(f"{k}: {v:,}" for k, v in summary.not_scored.items())
+    best = summary.best
+    print(f"{summary.scored:,} users scored at {anchor} ({left})")
+    print(
+        f"most profitable list: {int(best['users']):,} users, expected profit "
+        f"{best['profit']:,.0f} for a cost of {best['cost']:,.0f}; "
+        f"{summary.listed:,} users listed -> {summary.path}"
+    )
     return 0

@@ -1,0 +1,1 @@
+"""From scores to action: priority, group comparisons, segments, campaign, summary."""

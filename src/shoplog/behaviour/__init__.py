@@ -1,0 +1,1 @@
+"""What users do: data quality and exploration, seasonality, journeys."""

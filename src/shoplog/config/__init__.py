@@ -1,0 +1,1 @@
+"""Settings of a run: the validated parameters and every path the project reads or writes."""

@@ -1,0 +1,612 @@
+"""Parameter profiles: load ``params/<profile>.yml``, apply overrides, validate once.
+
+A profile is plain YAML. ``extends: <other profile>`` starts from another
+profile and changes only what it names. Overrides use dotted keys
+(``study.end_date=2020-02-29``); values are read as YAML scalars. Validation
+gives one message per problem naming the key and what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shoplog.config.paths import PROJECT_ROOT
+from shoplog.files import probe_writable
+from shoplog.schema import CANONICAL_EVENT_TYPES
+
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(?:[kmgt]i?b|%)", re.IGNORECASE)
+
+
+class ParamsError(ValueError):
+    """A parameter profile or override that cannot be used, with a message saying why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticParams(_Section):
+    """The embedded synthetic shop: which preset, which seed."""
+
+    preset: Literal["tiny", "default", "large"] = "default"
+    seed: int = 42
+    # None keeps the preset's number of users; benchmarks scale it
+    n_users: int | None = Field(default=None, gt=0)
+
+
+class MappingParams(_Section):
+    """How a log's layout maps to the canonical schema (identity for REES46)."""
+
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    # the field separator, or "whitespace" for columns aligned with runs of spaces or tabs
+    delimiter: str = ","
+    header: bool = True
+    # column names of a file without a header line, in file order
+    names: list[str] | None = None
+    # canonical column -> column in the file; unnamed canonical columns keep their name
+    columns: dict[str, str] = Field(default_factory=dict)
+    # strptime format of text times; None accepts ISO-8601 with an optional " UTC" suffix
+    time_format: str | None = None
+    # unit of numeric unix-epoch times ("s" or "ms"); None when times are text or timestamps
+    time_unit: Literal["s", "ms"] | None = None
+    # zone of times written without one; they are converted to UTC
+    timezone: str = "UTC"
+    # source event name -> canonical event type, or "drop" to drop (and count) such rows
+    event_types: dict[str, str] = Field(default_factory=dict)
+    # a constant event type for logs without an event column (e.g. purchase-only logs)
+    event_type: str | None = None
+    # a quantity column (invoice lines): price is then a unit price, the event's value is
+    # price x quantity, and lines with a quantity of zero or less (returns) are dropped
+    quantity: str | None = None
+    # rows missing time, user or event type are an error unless this is true (then counted)
+    drop_incomplete_rows: bool = False
+    # exact duplicate rows: "drop" (double-fired tracking) or "keep" (they encode quantity)
+    duplicates: Literal["drop", "keep"] = "drop"
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = (*CANONICAL_EVENT_TYPES, "drop")
+        bad = {k: v for k, v in value.items() if v not in allowed}
+        if bad:
+            raise ValueError(
+                f"event_types maps to unknown types {bad}; map each source name to one of {allowed}"
+            )
+        return {str(k): v for k, v in value.items()}
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as 'UTC', "
+                "'Europe/Berlin' or 'America/New_York'"
+            ) from None
+        return value
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_constant(cls, value: str | None) -> str | None:
+        if value is not None and value not in CANONICAL_EVENT_TYPES:
+            raise ValueError(f"event_type must be one of {CANONICAL_EVENT_TYPES}, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _names_when_headerless(self) -> MappingParams:
+        if not self.header and not self.names:
+            raise ValueError("header is false: list the file's columns in order under 'names'")
+        return self
+
+
+class DataParams(_Section):
+    """Where the event log comes from."""
+
+    # "synthetic" for the embedded shop, or a path (CSV, CSV.gz, Parquet; relative to the project)
+    source: str = "synthetic"
+    # a short name for the data shown in the book
+    label: str = "synthetic shop"
+    synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
+    mapping: MappingParams = Field(default_factory=MappingParams)
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.source == "synthetic"
+
+    def source_path(self) -> Path:
+        """The input file, resolved against the project root."""
+        path = Path(self.source).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+class StudyParams(_Section):
+    """The study window: events in [start_date, end_date) are kept."""
+
+    start_date: dt.date
+    end_date: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StudyParams:
+        if self.end_date <= self.start_date:
+            raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        return self
+
+
+class SessionParams(_Section):
+    """Sessions split after this much inactivity."""
+
+    gap_minutes: float = Field(default=30, gt=0)
+
+
+class AnchorParams(_Section):
+    """When users are scored and how far features and labels look."""
+
+    spacing_days: int = Field(default=7, gt=0)
+    lookback_days: int = Field(default=90, gt=0)
+    horizon_days: int = Field(default=30, gt=0)
+    repurchase_gap_days: int = Field(default=25, gt=0)
+    # days of log before the first anchor; None: the longest feature window
+    warmup_days: int | None = Field(default=None, ge=0)
+
+
+class FeatureParams(_Section):
+    """Feature windows (days before the anchor) of the feature contract."""
+
+    windows: list[int] = Field(default_factory=lambda: [7, 14, 30, 90])
+    # distinct products, categories and brands are counted over this window
+    distinct_window_days: int = Field(default=30, gt=0)
+    # funnel ratios, session statistics, price level and concentration use this window
+    profile_window_days: int = Field(default=90, gt=0)
+
+    @field_validator("windows")
+    @classmethod
+    def _positive_sorted(cls, value: list[int]) -> list[int]:
+        if not value or any(w <= 0 for w in value):
+            raise ValueError("windows must be a non-empty list of positive day counts")
+        return sorted(set(value))
+
+
+class SplitParams(_Section):
+    """Out-of-time splits: the latest anchors are test, the ones before validation."""
+
+    validation_anchors: int = Field(default=3, gt=0)
+    test_anchors: int = Field(default=4, gt=0)
+    # gap between the last anchor of one set and the first of the next; None: one horizon
+    embargo_days: int | None = Field(default=None, gt=0)
+
+
+class ExploreParams(_Section):
+    """The exploratory chapter's choices."""
+
+    # how many categories and brands the funnel and price sections show
+    top_groups: int = Field(default=8, gt=0, le=30)
+
+
+class JourneyParams(_Section):
+    """Process mining of sessions: activities, the discovery sample, the Sankey's depth."""
+
+    # activities are event types, or "type: category" when true
+    by_category: bool = False
+    # sessions sampled (seeded) for pm4py's model discovery and fitness
+    sample_sessions: int = Field(default=3000, gt=0)
+    # the inductive miner's noise threshold (0 keeps every behaviour)
+    noise_threshold: float = Field(default=0.2, ge=0, le=1)
+    # steps of a session the Sankey diagram follows before its outcome
+    sankey_depth: int = Field(default=4, ge=1, le=10)
+    # how many variants the table lists
+    top_variants: int = Field(default=10, gt=0)
+
+
+class SeasonalityParams(_Section):
+    """Which daily series are decomposed, with which periods, and what counts as an anomaly."""
+
+    series: list[Literal["active_users", "sessions", "purchases", "revenue"]] = Field(
+        default_factory=lambda: ["active_users", "sessions", "purchases", "revenue"], min_length=1
+    )
+    # seasonal periods of the daily series (days) and of the hourly series (hours)
+    daily_periods: list[int] = Field(default_factory=lambda: [7], min_length=1)
+    hourly_periods: list[int] = Field(default_factory=lambda: [24, 168], min_length=1)
+    # robust fitting down-weights outliers such as promotion days
+    robust: bool = True
+    # STL's seasonal smoother for the daily series (odd, at least 7)
+    seasonal_window: int = Field(default=13, ge=7)
+    # residuals beyond this many robust z-scores are flagged as anomalies
+    anomaly_threshold: float = Field(default=7.0, gt=0)
+
+    @field_validator("seasonal_window")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError("seasonal_window must be odd (STL's LOESS window)")
+        return value
+
+    @field_validator("daily_periods", "hourly_periods")
+    @classmethod
+    def _periods(cls, value: list[int]) -> list[int]:
+        if any(p < 2 for p in value):
+            raise ValueError("seasonal periods must be at least 2")
+        return sorted(set(value))
+
+
+class TargetingParams(_Section):
+    """Who is contacted."""
+
+    top_k_fraction: float = Field(default=0.2, gt=0, le=1)
+    # the priority group: the top_k_fraction, or the natural break of the log priority score
+    priority_cut: Literal["top_fraction", "natural_break"] = "top_fraction"
+    # share of scored users on the targeting list (empty: the campaign's most profitable K)
+    list_fraction: float | None = Field(default=None, gt=0, le=1)
+
+
+class SegmentParams(_Section):
+    """Group comparisons, RFM scores and behaviour clusters."""
+
+    # BH-adjusted p-values below alpha are significant; |Hedges' g| below min_effect is
+    # not worth a sentence in the plain-words tables
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    min_effect: float = Field(default=0.2, ge=0)
+    # quantile bins of the R, F and M scores
+    rfm_bins: int = Field(default=5, ge=2, le=10)
+    # k-means: the numbers of clusters tried, and the rows sampled for their silhouette
+    k_values: list[int] = Field(default_factory=lambda: [2, 3, 4, 5, 6, 7, 8])
+    silhouette_sample: int = Field(default=5000, ge=100)
+    # categories listed per segment, and quantile bands of predicted risk in the matrix
+    top_categories: int = Field(default=3, ge=1)
+    risk_bands: int = Field(default=3, ge=2, le=10)
+
+    @field_validator("k_values")
+    @classmethod
+    def _k_at_least_two(cls, value: list[int]) -> list[int]:
+        if not value or min(value) < 2:
+            raise ValueError("k_values needs numbers of clusters of at least 2")
+        return sorted(set(value))
+
+
+class CampaignParams(_Section):
+    """A retention campaign's economics (money in the currency of the log's prices)."""
+
+    # cost of one contact, and of the offer to each contacted user who takes it
+    contact_cost: float = Field(default=1.0, ge=0)
+    offer_cost: float = Field(default=10.0, ge=0)
+    # share of contacted would-be churners the campaign keeps active (the uplift)
+    uplift: float = Field(default=0.1, gt=0, le=1)
+    # share of contacted users who would have stayed anyway but still take the offer
+    stayer_take_rate: float = Field(default=0.2, ge=0, le=1)
+    # share of a retained user's revenue that is profit (1 counts revenue)
+    margin: float = Field(default=0.3, gt=0, le=1)
+    # uplifts of the sensitivity analysis
+    uplift_grid: list[float] = Field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.3])
+
+
+class ModelParams(_Section):
+    """The churn and purchase benchmark: intervals, tuning budgets, calibration."""
+
+    # bootstrap resamples (of users) behind every 95% interval
+    n_boot: int = Field(default=200, ge=10)
+    # the models in the benchmark (empty: all of them)
+    learners: list[str] = Field(default_factory=list)
+    # models tuned with Optuna TPE on validation, trials per study and a time stop (seconds)
+    tuned: list[str] = Field(default_factory=lambda: ["LightGBM"])
+    n_trials: int = Field(default=12, ge=1)
+    timeout_seconds: float | None = Field(default=900, gt=0)
+    # how the chosen models' probabilities are calibrated on validation
+    calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
+
+
+class ExplainParams(_Section):
+    """How the kept models are explained."""
+
+    # test rows (sampled with the seed) whose SHAP values make the global plots
+    sample_rows: int = Field(default=2000, ge=50)
+    # dependence plots are drawn for this many top features
+    top_features: int = Field(default=3, ge=1)
+    # depth of the surrogate decision tree
+    surrogate_depth: int = Field(default=3, ge=1, le=6)
+    # features whose |Spearman correlation| exceeds 1 - this are clustered together
+    cluster_threshold: float = Field(default=0.3, gt=0, lt=1)
+    # reasons (largest positive SHAP values) listed per scored customer
+    reasons: int = Field(default=3, ge=1)
+
+
+class ConversionParams(_Section):
+    """Session conversion: will a session that has shown k events buy before it ends?"""
+
+    # events of a session seen before it is scored
+    k: int = Field(default=3, ge=1)
+    # the last test_days days of sessions are the test set, validation_days before them
+    validation_days: int = Field(default=28, gt=0)
+    test_days: int = Field(default=28, gt=0)
+    # models in the benchmark (empty: all)
+    learners: list[str] = Field(default_factory=list)
+    # the UCI Online Shoppers file for the published comparison (empty: skipped)
+    uci_path: str | None = None
+    folds: int = Field(default=5, ge=2)
+
+
+class ClvParams(_Section):
+    """The BG/NBD chapter: a calibration period, then a holdout to check the forecasts."""
+
+    # last day of the calibration period (empty: the middle of the study window)
+    calibration_end: dt.date | None = None
+    # length of a time unit in days (the BG/NBD paper counts weeks)
+    unit_days: float = Field(default=7.0, gt=0)
+    # the CDNOW 1/10 sample, to reproduce the published fit (empty: that section is skipped)
+    reference_sample: str | None = None
+
+
+class BookParams(_Section):
+    """What the book holds beyond the chapters of ``_toc.yml``."""
+
+    # chapters (notebooks/NN_name) a profile adds, in a last part "Further analyses"
+    extra_chapters: list[str] = Field(default_factory=list)
+
+
+class EngineParams(_Section):
+    """The engine that scans the log (Ibis backend and its resources)."""
+
+    backend: Literal["duckdb"] = "duckdb"
+    # a size with its unit (KB, MB, GB, TB or KiB ... TiB) or a share of the machine's memory
+    memory_limit: str = "8GB"
+    threads: int | None = Field(default=None, gt=0)
+    # where the engine may spill; None uses its default
+    temp_directory: str | None = None
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_size(cls, value: Any) -> str:
+        match = _MEMORY.fullmatch(str(value).strip())
+        if match is None or float(match.group(1)) <= 0:
+            raise ValueError(
+                f"{value!r} is not a memory size: write a positive number with a unit, "
+                "such as 8GB, 512MB, 4GiB, or a share of the machine's memory such as 50%"
+            )
+        return str(value).strip()
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _writable_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        path = Path(value).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{value!r} is a file, not a folder: name a folder to spill into")
+        try:  # the engine creates it anyway; trying now turns a later crash into a message
+            probe_writable(path)
+        except OSError as exc:
+            raise ValueError(
+                f"{value!r} cannot be created or written ({exc.strerror or exc}): name a "
+                "writable folder, such as data/spill"
+            ) from None
+        return value
+
+
+class Params(_Section):
+    """A validated parameter profile, handed to every chapter."""
+
+    profile: str = "custom"
+    seed: int = 42
+    data: DataParams = Field(default_factory=DataParams)
+    study: StudyParams
+    sessions: SessionParams = Field(default_factory=SessionParams)
+    anchors: AnchorParams = Field(default_factory=AnchorParams)
+    features: FeatureParams = Field(default_factory=FeatureParams)
+    splits: SplitParams = Field(default_factory=SplitParams)
+    explore: ExploreParams = Field(default_factory=ExploreParams)
+    seasonality: SeasonalityParams = Field(default_factory=SeasonalityParams)
+    journeys: JourneyParams = Field(default_factory=JourneyParams)
+    targeting: TargetingParams = Field(default_factory=TargetingParams)
+    segments: SegmentParams = Field(default_factory=SegmentParams)
+    campaign: CampaignParams = Field(default_factory=CampaignParams)
+    models: ModelParams = Field(default_factory=ModelParams)
+    explain: ExplainParams = Field(default_factory=ExplainParams)
+    conversion: ConversionParams = Field(default_factory=ConversionParams)
+    clv: ClvParams = Field(default_factory=ClvParams)
+    book: BookParams = Field(default_factory=BookParams)
+    engine: EngineParams = Field(default_factory=EngineParams)
+
+    @model_validator(mode="after")
+    def _consistent_windows(self) -> Params:
+        horizon = self.anchors.horizon_days
+        embargo = self.splits.embargo_days
+        if embargo is not None and embargo < horizon:
+            raise ValueError(
+                f"splits.embargo_days ({embargo}) is shorter than anchors.horizon_days "
+                f"({horizon}): a training label window would overlap the next set; "
+                "use at least one horizon (or leave it empty)"
+            )
+        if self.anchors.repurchase_gap_days > horizon:
+            raise ValueError(
+                f"anchors.repurchase_gap_days ({self.anchors.repurchase_gap_days}) exceeds "
+                f"anchors.horizon_days ({horizon}): the repurchase label could not be "
+                "decided inside the observed horizon"
+            )
+        return self
+
+    @property
+    def embargo_days(self) -> int:
+        """Days between sets: the parameter, or one horizon when it is empty."""
+        return self.splits.embargo_days or self.anchors.horizon_days
+
+    @property
+    def warmup_days(self) -> int:
+        """Days of log before the first anchor: the parameter, or the longest feature window."""
+        if self.anchors.warmup_days is not None:
+            return self.anchors.warmup_days
+        return max(self.features.windows)
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> Params:
+        """The inverse of :meth:`flat`: a chapter's parameter values validated as one profile.
+
+        Only names of the form ``<section>_<key>`` (and top-level keys) are read, so a
+        notebook can pass its whole namespace.
+        """
+        raw: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                section = {
+                    key: values[f"{name}_{key}"]
+                    for key in annotation.model_fields
+                    if f"{name}_{key}" in values
+                }
+                if section:
+                    raw[name] = section
+            elif name in values:
+                raw[name] = values[name]
+        return validate_params(raw, origin="chapter parameters")
+
+    def flat(self) -> dict[str, Any]:
+        """Plain values keyed ``<section>_<key>`` (``study_end_date``), as notebooks name them."""
+        out: dict[str, Any] = {}
+        for key, value in self.model_dump(mode="json").items():
+            if isinstance(value, dict):
+                for sub, subvalue in value.items():
+                    out[f"{key}_{sub}"] = subvalue
+            else:
+                out[key] = value
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _profile_path(profile: str | Path, params_dir: Path) -> Path:
+    path = Path(profile)
+    if path.suffix in (".yml", ".yaml"):
+        return path if path.is_absolute() else Path.cwd() / path
+    return params_dir / f"{profile}.yml"
+
+
+def read_profile(profile: str | Path, params_dir: Path | None = None) -> dict[str, Any]:
+    """The raw mapping of a profile (a name in ``params/`` or a YAML path), ``extends`` resolved."""
+    params_dir = params_dir or PROJECT_ROOT / "params"
+    seen: list[Path] = []
+    path = _profile_path(profile, params_dir)
+    layers: list[dict[str, Any]] = []
+    while True:
+        if not path.exists():
+            known = sorted(p.stem for p in params_dir.glob("*.yml"))
+            raise ParamsError(f"no parameter profile {path}; known profiles: {known}")
+        if path in seen:
+            raise ParamsError(f"profile {path} extends itself through {seen}")
+        seen.append(path)
+        try:
+            layer = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+        except ValueError as exc:  # an impossible date such as 2020-02-30
+            raise ParamsError(
+                f"{path}: a value is not a real date ({exc}); dates are YYYY-MM-DD"
+            ) from None
+        if not isinstance(layer, dict):
+            raise ParamsError(f"{path} must hold a mapping of sections, not {type(layer).__name__}")
+        parent = layer.pop("extends", None)
+        layers.append(layer)
+        if parent is None:
+            break
+        path = _profile_path(str(parent), params_dir)
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):
+        merged = _deep_merge(merged, layer)
+    merged.setdefault("profile", Path(profile).stem)
+    return merged
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides; values are parsed as YAML (dates, numbers, lists)."""
+    out = _deep_merge({}, raw)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ParamsError(f"override {item!r} must look like section.key=value")
+        key, _, text = item.partition("=")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"override {item!r}: value is not valid YAML ({exc})") from exc
+        except ValueError as exc:  # a date YAML recognises but the calendar has not
+            raise ParamsError(
+                f"--set {item}: {text.strip()!r} is not a real date ({exc}); "
+                f"write it as YYYY-MM-DD, e.g. --set {key.strip()}=2020-02-29"
+            ) from None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def validate_params(raw: dict[str, Any], origin: str = "parameters") -> Params:
+    """Validate a raw profile; errors name each offending key and the fix."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check its spelling and section)"
+            elif err["type"] == "missing":
+                msg = "required; add it to the profile or pass --set " + where + "=..."
+            example = _example(err["loc"])
+            if example is not None and err["type"] != "extra_forbidden":
+                msg += f" (a valid value: --set {where}={example})"
+            lines.append(f"  {where}: {msg}")
+        raise ParamsError(f"invalid {origin}:\n" + "\n".join(lines)) from None
+
+
+def _example(loc: tuple[Any, ...]) -> str | None:
+    """A valid value for the key at ``loc``: its default, or a date for the study window."""
+    model: Any = Params
+    field = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(part, str) or fields is None or part not in fields:
+            break
+        field = fields[part]
+        model = field.annotation
+    if field is None:
+        return None
+    if field.is_required():
+        return "2020-01-01" if field.annotation is dt.date else None
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel) or default is None:
+        return None
+    if isinstance(default, list):
+        return "[" + ", ".join(str(v) for v in default) + "]"
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
+def load_params(
+    profile: str | Path = "default",
+    overrides: list[str] | None = None,
+    params_dir: Path | None = None,
+) -> Params:
+    """Read, override and validate a profile: the one entry point for parameters."""
+    raw = apply_overrides(read_profile(profile, params_dir), overrides)
+    return validate_params(raw, origin=f"profile {profile!r}")

@@ -1,0 +1,1 @@
+"""The modelling table: anchors and splits, features, labels, and the audits of both."""

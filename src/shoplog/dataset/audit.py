@@ -1,0 +1,123 @@
+"""Audits of the modelling table: label rates by anchor, each feature's univariate
+association with a label, and the leakage audit (what each feature can see, and that
+cutting the log at the anchor changes nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from shoplog.config.params import Params
+from shoplog.dataset import features as F
+from shoplog.dataset.table import build_table
+from shoplog.events.engine import seconds_between
+
+if TYPE_CHECKING:
+    from ibis.backends.duckdb import Backend as DuckDBBackend
+
+
+def label_rates(table: pd.DataFrame) -> pd.DataFrame:
+    """Per labelled anchor: split, users scored and the mean of each binary label."""
+    labelled = table[table["split"].isin(["train", "validation", "test"])]
+    rates = labelled.groupby(["anchor", "split"], observed=True).agg(
+        users=("user_id", "size"),
+        dormant=("dormant", "mean"),
+        purchase=("purchase", "mean"),
+        repurchase_churn=("repurchase_churn", "mean"),
+        repurchase_eligible=("repurchase_churn", "count"),
+    )
+    return rates.reset_index().sort_values("anchor").reset_index(drop=True)
+
+
+def association(table: pd.DataFrame, names: list[str], label: str = "dormant") -> pd.DataFrame:
+    """Univariate ROC-AUC of each feature for ``label`` on the rows given (rank-based).
+
+    Missing values are set aside feature by feature. ``strength`` = |AUC - 0.5| x 2 (0: no
+    signal, 1: a perfect ranking); ``direction`` says whether higher values mean more label.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y_all = table[label]
+    rows = []
+    for name in names:
+        x = table[name].astype("float64")
+        keep = x.notna() & y_all.notna()
+        y = y_all[keep]
+        constant = y.nunique() < 2 or x[keep].nunique() < 2
+        auc = 0.5 if constant else float(roc_auc_score(y, x[keep]))
+        rows.append(
+            {
+                "feature": name,
+                "auc": auc,
+                "strength": abs(auc - 0.5) * 2,
+                "direction": "higher → more " + label if auc >= 0.5 else "lower → more " + label,
+                "missing_share": float(1 - keep.mean()) if len(keep) else 0.0,
+            }
+        )
+    return pd.DataFrame(rows).sort_values("strength", ascending=False).reset_index(drop=True)
+
+
+def leakage_audit(
+    con: DuckDBBackend,
+    events: ir.Table,
+    table: pd.DataFrame,
+    params: Params,
+    anchors: Sequence[dt.datetime],
+) -> pd.DataFrame:
+    """Per feature, measured: the earliest and latest event it can see, relative to the anchor,
+    and the largest relative change when the log is cut at the anchor (0 up to rounding:
+    the future is never used).
+
+    The cut check recomputes the features at ``anchors`` on ``events`` with every event at or
+    after the anchor removed, and compares them with ``table``.
+    """
+    contract = F.feature_contract(params.features)
+    names = [s.name for s in contract]
+    change = dict.fromkeys(names, 0.0)
+    for anchor in anchors:
+        cut = events.filter(events.event_time < ibis.timestamp(anchor))
+        recomputed = build_table(
+            con, cut, [anchor], ["audit"], params, anchor, labels=False
+        ).set_index("user_id")
+        full = table[table["anchor"] == pd.Timestamp(anchor)].set_index("user_id")
+        if not recomputed.index.sort_values().equals(full.index.sort_values()):
+            raise AssertionError(f"cutting the log at {anchor} changed who is scored")
+        full = full.loc[recomputed.index]
+        for name in names:
+            a = recomputed[name].astype("float64")
+            b = full[name].astype("float64")
+            both_missing = a.isna() & b.isna()
+            # relative to the value's size: sums may differ in the last bits by row order
+            diff = ((a - b).abs() / b.abs().clip(lower=1.0)).where(~both_missing, 0.0)
+            diff = diff.fillna(float("inf"))
+            change[name] = max(change[name], float(diff.max()) if len(diff) else 0.0)
+    # what each window can see: the first and last event inside it, over all anchors
+    anchor_t = F.anchor_table(list(anchors))
+    windows = sorted({s.window for s in contract if s.window is not None})
+    j = events.join(anchor_t, events.event_time < anchor_t.anchor)
+    seconds_before = seconds_between(j.anchor, j.event_time)
+    aggs = {"latest_all": seconds_before.min(), "earliest_all": seconds_before.max()}
+    for w in windows:
+        inside = j.event_time >= j.anchor - ibis.interval(days=w)
+        aggs[f"latest_{w}"] = seconds_before.min(where=inside)
+        aggs[f"earliest_{w}"] = seconds_before.max(where=inside)
+    seen = con.execute(j.aggregate(**aggs)).iloc[0]
+    rows = []
+    for spec in contract:
+        key = "all" if spec.window is None else spec.window
+        rows.append(
+            {
+                "feature": spec.name,
+                "window": "all history" if spec.window is None else f"{spec.window} days",
+                "earliest_days_before": seen[f"earliest_{key}"] / 86400.0,
+                "latest_seconds_before": seen[f"latest_{key}"],
+                "change_when_cut": change[spec.name],
+            }
+        )
+    return pd.DataFrame(rows)

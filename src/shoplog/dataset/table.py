@@ -1,0 +1,306 @@
+"""The modelling table: one row per user x anchor with features, labels and split.
+
+Built in the engine from the canonical log. Intermediate tables (pieces, per user-hour and
+user-day running totals, distinct items) are staged once as engine temp tables; anchors are
+then processed in batches, so peak memory follows the batch, not the whole table,
+and each batch goes straight to Parquet when a path is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow.parquet as pq
+
+from shoplog.config.params import Params
+from shoplog.dataset import features as F
+from shoplog.dataset.labels import LABELS, compute_labels
+from shoplog.dataset.splits import Timeline, timeline_for_params
+
+if TYPE_CHECKING:
+    from ibis.backends.duckdb import Backend as DuckDBBackend
+
+
+@contextmanager
+def staged(con: DuckDBBackend) -> Iterator:
+    """A function that materialises an expression as an engine temp table; all dropped on exit."""
+    names: list[str] = []
+
+    def stage(expr: ir.Table, label: str) -> ir.Table:
+        name = f"_shoplog_{label}_{uuid.uuid4().hex[:8]}"
+        con.create_table(name, expr, temp=True)
+        names.append(name)
+        return con.table(name)
+
+    try:
+        yield stage
+    finally:
+        for name in names:
+            con.drop_table(name, force=True)
+
+
+def log_span(events: ir.Table) -> tuple[dt.datetime, dt.datetime]:
+    """First and last event time of the log."""
+    row = events.aggregate(first=events.event_time.min(), last=events.event_time.max()).execute()
+    return pd.Timestamp(row["first"].iloc[0]).to_pydatetime(), pd.Timestamp(
+        row["last"].iloc[0]
+    ).to_pydatetime()
+
+
+def timeline_for(events: ir.Table, params: Params) -> Timeline:
+    """The anchors and splits the parameters give on this log."""
+    first, last = log_span(events)
+    return timeline_for_params(first, last, params)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The engine tables every batch of anchors reads."""
+
+    pieces: ir.Table
+    user_hours: ir.Table
+    days: ir.Table
+    items: ir.Table | None
+    kinds: tuple[str, ...]
+
+
+def stage_inputs(
+    stage,
+    events: ir.Table,
+    params: Params,
+    anchors: Sequence[dt.datetime],
+    kinds: tuple[str, ...] = tuple(F.BREADTH_KINDS),
+    names: list[str] | None = None,
+) -> Staged:
+    """Sessions, pieces, running totals and distinct items of ``kinds``, each staged once.
+
+    Daily running totals start where the first anchor's longest window does and hold
+    only the totals the features ``names`` (all when None) are made from.
+    """
+    pieces = stage(F.make_pieces(F.sessionised(events, params.sessions.gap_minutes)), "pieces")
+    user_hours = stage(F.user_hours(pieces), "user_hours")
+    lookback = params.anchors.lookback_days
+    totals = {total for total, _, _ in F.needed_sums(params.features, lookback, names).values()}
+    reach = F.reach_days(params.features, lookback)
+    daily = stage(
+        F.day_totals(pieces, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),
+        "days",
+    )
+    items = None
+    if kinds:
+        days = params.features.distinct_window_days
+        items = stage(F.breadth_items(events, min(anchors), max(anchors), days, kinds), "items")
+    return Staged(pieces, user_hours, daily, items, kinds)
+
+
+def user_keys(events: ir.Table) -> ir.Table:
+    """Every user id with a dense integer key in id order.
+
+    Ids are text (19-digit ids must stay exact); grouping, sorting and joining millions
+    of rows on an integer is about a third faster, and ordering by the key is ordering
+    by the id.
+    """
+    users = events.select("user_id").distinct()
+    return users.mutate(_key=ibis.row_number().over(order_by="user_id"))
+
+
+def keyed_events(events: ir.Table, users: ir.Table) -> ir.Table:
+    """The log with ``user_id`` replaced by the user's integer key."""
+    joined = events.join(users, "user_id")
+    return joined.mutate(user_id=joined._key).drop("_key")
+
+
+def batch_table(
+    stage,
+    inputs: Staged,
+    anchors: Sequence[dt.datetime],
+    roles: Sequence[str],
+    params: Params,
+    observed_end: dt.datetime,
+    names: list[str] | None = None,
+    labels: bool = True,
+) -> ir.Table:
+    """Features (all or ``names``), labels and split for the given anchors.
+
+    Each part is materialised with ``stage`` before the next reads it: DuckDB runs the
+    parts one at a time far faster than as one nested query (about 2x on 10M events).
+    """
+    just_anchors = stage(F.anchor_table(list(anchors)), "anchors")
+    settings = params.features
+    windowed = stage(
+        F.windowed_features(
+            inputs.days,
+            inputs.pieces,
+            just_anchors,
+            settings,
+            params.anchors.lookback_days,
+            names=names,
+        ),
+        "windowed",
+    )
+    history = None
+    wanted = set(names) if names is not None else None
+    contract = F.feature_contract(settings)
+    if any(s.group in F.HISTORY_GROUPS for s in contract if wanted is None or s.name in wanted):
+        history = stage(F.history_features(inputs.user_hours, windowed), "history")
+    breadth = None
+    if inputs.items is not None:
+        breadth = stage(
+            F.breadth_features(
+                inputs.items, just_anchors, settings.distinct_window_days, inputs.kinds
+            ),
+            "breadth",
+        )
+    lab = None
+    if labels:
+        lab = stage(
+            compute_labels(
+                inputs.pieces,
+                inputs.user_hours,
+                windowed,
+                just_anchors,
+                horizon_days=params.anchors.horizon_days,
+                repurchase_gap_days=params.anchors.repurchase_gap_days,
+                observed_end=observed_end,
+            ),
+            "labels",
+        )
+    # not staged: the caller's query joins the ids, sorts and writes this in one pass
+    table = F.finish_features(windowed, history, breadth, settings, names=names)
+    if lab is not None:
+        joined = table.join(lab, ["user_id", "anchor"], how="left")
+        table = joined.select(*[table[c] for c in table.columns], *[lab[c] for c in LABELS])
+    return table.mutate(
+        split=table.anchor.cases(
+            *[(ibis.timestamp(a), r) for a, r in zip(anchors, roles, strict=True)]
+        )
+    )
+
+
+def build_table(
+    con: DuckDBBackend,
+    events: ir.Table,
+    anchors: Sequence[dt.datetime],
+    roles: Sequence[str],
+    params: Params,
+    observed_end: dt.datetime,
+    *,
+    out_path: str | Path | None = None,
+    batch_anchors: int | None = None,
+    names: list[str] | None = None,
+    labels: bool = True,
+) -> pd.DataFrame | int:
+    """Features and labels for ``anchors``: a DataFrame, or the row count written to ``out_path``.
+
+    ``batch_anchors`` anchors are computed at a time (all at once when None); rows come
+    sorted by anchor and user id.
+    """
+    batch = batch_anchors or len(anchors)
+    kinds = tuple(
+        k for k in F.BREADTH_KINDS if names is None or any(n.startswith(k + "_") for n in names)
+    )
+    frames: list[pd.DataFrame] = []
+    parts: list[Path] = []
+    with staged(con) as stage:
+        users = stage(user_keys(events), "users")
+        inputs = stage_inputs(
+            stage, keyed_events(events, users), params, anchors, kinds, names=names
+        )
+        pairs = list(zip(anchors, roles, strict=True))
+        for i, start in enumerate(range(0, len(pairs), batch)):
+            chunk = pairs[start : start + batch]
+            with staged(con) as batch_stage:  # this batch's parts, dropped when it is written
+                keyed = batch_table(
+                    batch_stage,
+                    inputs,
+                    [a for a, _ in chunk],
+                    [r for _, r in chunk],
+                    params,
+                    observed_end,
+                    names=names,
+                    labels=labels,
+                )
+                named = keyed.join(users, keyed.user_id == users._key).select(
+                    users.user_id, users._key, *[keyed[c] for c in keyed.columns if c != "user_id"]
+                )
+                expr = named.order_by(["anchor", "_key"]).drop("_key")
+                if out_path is None:
+                    frames.append(con.execute(expr))
+                else:
+                    part = Path(f"{out_path}.part{i:03d}")
+                    con.to_parquet(expr, part, compression="zstd")
+                    parts.append(part)
+    if out_path is None:
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return df.astype({"split": "string"}) if "split" in df else df
+    return _concat_parts(parts, Path(out_path))
+
+
+def _concat_parts(parts: list[Path], out_path: Path) -> int:
+    """Stream part files into one Parquet file in order (row group by row group)."""
+    if len(parts) == 1:  # one batch: the part is the file
+        parts[0].replace(out_path)
+        return pq.ParquetFile(out_path).metadata.num_rows
+    rows = 0
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    writer = None
+    try:
+        for part in parts:
+            pf = pq.ParquetFile(part)
+            for g in range(pf.num_row_groups):
+                tbl = pf.read_row_group(g)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, tbl.schema, compression="zstd")
+                writer.write_table(tbl)
+                rows += tbl.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+        for part in parts:
+            part.unlink(missing_ok=True)
+    tmp.replace(out_path)
+    return rows
+
+
+def build_dataset(
+    con: DuckDBBackend,
+    events: ir.Table,
+    params: Params,
+    out_path: str | Path,
+    timeline_path: str | Path,
+    batch_anchors: int | None = None,
+) -> Timeline:
+    """The modelling table for the parameters' timeline, written to ``out_path`` (Parquet)."""
+    timeline = timeline_for(events, params)
+    anchors = timeline.scored
+    roles = [r for r in timeline.roles if r != "embargo"]
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    build_table(
+        con,
+        events,
+        anchors,
+        roles,
+        params,
+        timeline.observed_end,
+        out_path=out_path,
+        batch_anchors=batch_anchors,
+    )
+    timeline.to_json(timeline_path)
+    return timeline
+
+
+def feature_columns(params: Params) -> list[str]:
+    """The contract's feature names for these parameters."""
+    return [s.name for s in F.feature_contract(params.features)]
+
+
+__all__ = ["LABELS", "build_dataset", "build_table", "feature_columns", "timeline_for"]

@@ -1,0 +1,1 @@
+"""Models: baselines and learners, tuning, metrics, explanations, saved artifacts, scoring."""

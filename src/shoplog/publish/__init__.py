@@ -1,0 +1,1 @@
+"""The book: running the chapters, glued numbers and prose, figures."""

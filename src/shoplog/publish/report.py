@@ -1,0 +1,180 @@
+"""Helpers for chapters: glue numbers into prose and keep a JSON record of them.
+
+Every number a chapter quotes in its text goes through :func:`glue`, so the
+prose never holds a typed number, and :func:`save_glued` writes the same values
+to the outputs folder, where tests and later chapters can compare them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shoplog.files import atomic_write_json
+from shoplog.modeling import artifacts
+
+_GLUED: dict[str, Any] = {}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly version of ``value`` (numpy scalars, timestamps, dates)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def glue(name: str, value: Any) -> Any:
+    """Make ``value`` available to the chapter's prose as ``{glue:text}`name```; returns it."""
+    from myst_nb import glue as nb_glue
+
+    value = _plain(value)
+    nb_glue(name, value, display=False)
+    _GLUED[name] = value
+    return value
+
+
+def glued() -> dict[str, Any]:
+    """The values glued so far in this kernel."""
+    return dict(_GLUED)
+
+
+def save_glued(path: str | Path) -> None:
+    """Write the glued values as JSON (sorted keys, so identical runs give identical files)."""
+    atomic_write_json(path, _GLUED, indent=2, sort_keys=True)
+
+
+def share_text(value: float) -> str:
+    """A share as a percentage that never shows a non-zero share as 0.000%."""
+    if value == 0:
+        return "0%"
+    if abs(value) < 0.00001:
+        return "< 0.001%"
+    return f"{value:.3%}" if abs(value) < 0.01 else f"{value:.2%}"
+
+
+def styled(df: pd.DataFrame, formats: dict[str, Any]) -> Any:
+    """A table for the book: no index, numbers right-aligned with room between columns."""
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+    return (
+        df.style.format(formats)
+        .hide(axis="index")
+        .set_properties(subset=numeric, **{"text-align": "right"})
+        .set_table_styles([{"selector": "th, td", "props": "padding: 0.2em 0.9em;"}])
+    )
+
+
+def load_glued(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def prose(template: str) -> Any:
+    """Markdown whose ``{name:format}`` fields are filled from the glued values.
+
+    For prose that only exists under a condition (a section a log cannot support is
+    skipped): the numbers still come from the glued record, never typed by hand.
+    """
+    from IPython.display import Markdown
+
+    return Markdown(template.format(**_GLUED))
+
+
+def notice(text: str, kind: str = "note") -> Any:
+    """A visible admonition (``note``, ``warning``) for a section the data cannot support.
+
+    Written as the theme's admonition HTML: Markdown outputs are rendered as CommonMark,
+    where a ``{note}`` directive would show as a code block.
+    """
+    import html
+
+    from IPython.display import HTML
+
+    title = {"note": "Note", "warning": "Warning"}.get(kind, kind.capitalize())
+    return HTML(
+        f'<div class="admonition {html.escape(kind)}">'
+        f'<p class="admonition-title">{title}</p><p>{html.escape(text)}</p></div>'
+    )
+
+
+# benchmark columns shown in the book: (heading, column of the benchmark table, format)
+BENCHMARK_COLUMNS = [
+    ("Model", "model", None),
+    ("Validation PR-AUC", "validation_pr_auc", "{:.3f}"),
+    ("Test PR-AUC", "pr_auc", "{:.3f}"),
+    ("95% interval", None, None),
+    ("ROC-AUC", "roc_auc", "{:.3f}"),
+    ("Brier", "brier", "{:.4f}"),
+    ("P@K", "precision_at_k", "{:.1%}"),
+    ("R@K", "recall_at_k", "{:.1%}"),
+    ("Lift@K", "lift_at_k", "{:.2f}"),
+    ("F1", "f1", "{:.3f}"),
+    ("Threshold", "threshold", "{:.3f}"),
+]
+
+
+def benchmark_table(table: pd.DataFrame, kept: str | None = None, drop: tuple = ()) -> Any:
+    """A benchmark table (``models.benchmark`` rows) for the book: test PR-AUC with its
+    interval, the other metrics, ``kept`` in bold; headings in ``drop`` left out."""
+    out = pd.DataFrame(
+        {
+            heading: (
+                table[column]
+                if column
+                else [
+                    f"[{lo:.3f}, {hi:.3f}]"
+                    for lo, hi in zip(table["pr_auc_low"], table["pr_auc_high"], strict=True)
+                ]
+            )
+            for heading, column, _ in BENCHMARK_COLUMNS
+            if heading not in drop
+        }
+    )
+    formats = {h: f for h, _, f in BENCHMARK_COLUMNS if f and h not in drop}
+    return (
+        styled(out, formats)
+        .apply(lambda r: ["font-weight: bold" if r["Model"] == kept else "" for _ in r], axis=1)
+        .set_properties(**{"font-size": "0.8em"})
+        .set_properties(subset=["95% interval"], **{"white-space": "nowrap"})
+        .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.4em;"}])
+    )
+
+
+class ChapterSkipped(Exception):
+    """Raised by a chapter whose inputs this log or these parameters cannot provide."""
+
+
+def skip_chapter_unless(condition: bool, reason: str) -> None:
+    """Stop the chapter when ``condition`` is false; the runner publishes ``reason`` instead.
+
+    For chapters that cannot run at all on this log (no modelling table, no models): the
+    page keeps its title and says why, and the book still builds."""
+    if not condition:
+        raise ChapterSkipped(reason)
+
+
+def require_models(models_dir: str | Path, dataset_path: str | Path, what: str) -> Path:
+    """The models folder, or the chapter is skipped (with ``what`` it needed them for)
+    when the models chapter did not apply to this log."""
+    models_dir = Path(models_dir)
+    skip_chapter_unless(
+        Path(dataset_path).exists() and artifacts.card_path(models_dir, "churn").exists(),
+        f"the models chapter did not apply to this log, so there are no models {what}.",
+    )
+    return models_dir
+
+
+def code_html(text: str) -> str:
+    """Markdown `code` spans as HTML (table cells are HTML); everything else escaped."""
+    import html
+    import re
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
