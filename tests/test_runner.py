@@ -57,6 +57,8 @@ def test_run_skip_rerun_and_build(mini_project: ProjectPaths) -> None:
         c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])
     ]
     assert 'study_end_date = "2020-02-01"' in "".join(injected[0]["source"])
+    # the run's resolved profile is published with its outputs
+    assert json.loads(mini_project.run_profile_path.read_text()) == params.model_dump(mode="json")
     # unchanged: skipped
     again = run_chapters(params, mini_project)
     assert [s for _, s, _ in again] == ["skipped"]
@@ -338,36 +340,40 @@ def test_a_partial_run_never_reads_an_out_of_date_artifact(mini_project: Project
     params = load_params("ci")
     prepare_data(params, mini_project)
     assert [s for _, s, _ in run_chapters(params, mini_project)] == ["ran", "ran"]
-    shorter = load_params("ci", ["anchors.horizon_days=14"])
+    longer = load_params("ci", ["anchors.horizon_days=21"])
     before = mini_project.dataset_path.read_text()
     with pytest.raises(
         RunError,
         match=r"--only 10_priority: it reads files written by "
         r"05_features, which are out of date",
     ):
-        run_chapters(shorter, mini_project, only=["10_priority"])
-    assert mini_project.dataset_path.read_text() == before == "30"
+        run_chapters(longer, mini_project, only=["10_priority"])
+    assert mini_project.dataset_path.read_text() == before == "14"
     assert read_run_state(mini_project)["status"] == "complete"
-    ran = run_chapters(shorter, mini_project, only=["05_features", "10_priority"])
+    ran = run_chapters(longer, mini_project, only=["05_features", "10_priority"])
     assert [s for _, s, _ in ran] == ["ran", "ran"]
-    assert mini_project.dataset_path.read_text() == "14"
+    assert mini_project.dataset_path.read_text() == "21"
     # with its producer up to date, the chapter alone may run again
     assert [
-        s for _, s, _ in run_chapters(shorter, mini_project, only=["10_priority"], force=True)
+        s for _, s, _ in run_chapters(longer, mini_project, only=["10_priority"], force=True)
     ] == ["skipped", "ran"]
 
 
 def test_the_artifact_registry_matches_the_books_chapters() -> None:
     """Every registered artifact is a project path; every producer is a chapter of the book
     that declares it; the targeting chapter reads the models, priority and segments."""
-    from shoplog.publish.registry import ARTIFACTS, INGEST, run_table
+    from shoplog.publish.registry import ARTIFACTS, INGEST, RUN, run_table
 
     paths = ProjectPaths()
     table = {r["chapter"]: r for r in run_table(paths)}
     for artifact in ARTIFACTS:
         assert isinstance(getattr(paths, artifact.name), Path)
         for producer in artifact.producers:
-            assert producer == INGEST or artifact.name in table[producer]["writes"], (
+            if producer in (INGEST, RUN):
+                continue
+            # each chapter writes its own glued file (glued_path), not the folder
+            assert producer in table, (artifact.name, producer)
+            assert artifact.name == "glued_dir" or artifact.name in table[producer]["writes"], (
                 artifact.name,
                 producer,
             )

@@ -46,6 +46,11 @@ class ProjectPaths:
         return self.data_dir / "outputs"
 
     @property
+    def run_profile_path(self) -> Path:
+        """The resolved parameter profile the published run was made with."""
+        return self.outputs_dir / "run_profile.json"
+
+    @property
     def events_path(self) -> Path:
         """The canonical event log every chapter reads."""
         return self.processed_dir / "events.parquet"

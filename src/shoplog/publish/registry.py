@@ -109,6 +109,7 @@ def declared_parameters(nb: nbformat.NotebookNode, where: str) -> list[str]:
 
 
 INGEST = "ingest"
+RUN = "run"  # written by the runner itself, before any chapter
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ class Artifact:
 # write reads it. The runner refuses a partial run (--only) that would read an artifact
 # whose producer is out of date, and the appendix "How this book is made" is drawn from it.
 ARTIFACTS = (
+    Artifact(
+        "run_profile_path",
+        (RUN,),
+        "the run's resolved parameters: the profile with every --set applied",
+    ),
     Artifact("events_path", (INGEST,), "the cleaned event log (Parquet), canonical columns"),
     Artifact("quality_path", (INGEST,), "what ingestion read, kept and dropped, and why"),
     Artifact("processed_dir", (INGEST,), "the folder of the processed tables"),
@@ -210,10 +216,11 @@ def reads_and_writes(chapter: Chapter, declared: list[str]) -> tuple[list[str], 
 
 
 def producers_before(chapter: Chapter, artifact: str) -> list[str]:
-    """The chapters that write ``artifact`` before ``chapter`` runs (ingestion excluded)."""
+    """The chapters that write ``artifact`` before ``chapter`` runs (ingestion and the
+    runner's own files excluded: they are always this run's)."""
     number = run_order(chapter)
     found = next(a for a in ARTIFACTS if a.name == artifact)
-    return [p for p in found.producers if p != INGEST and _number(p) < number]
+    return [p for p in found.producers if p not in (INGEST, RUN) and _number(p) < number]
 
 
 def _number(name: str) -> int:

@@ -258,6 +258,10 @@ def run_chapters(
     chapter = None
     try:
         _open_run(paths)
+        # the resolved profile, published with the outputs: what this run was made with
+        atomic_write_json(
+            staged.run_profile_path, params.model_dump(mode="json"), indent=2, sort_keys=True
+        )
         for i, (chapter, nb, values, fingerprint) in enumerate(plan, start=1):
             target = out_dir / f"{chapter.name}.ipynb"
             published = paths.executed_dir / target.name
@@ -298,7 +302,9 @@ def _plan_run(
         nb = jupytext.read(chapter.source)
         nb.metadata["kernelspec"] = KERNELSPEC
         values = chapter_parameters(params, staged, chapter, nb)
-        previous = _hash(previous, chapter.source.read_text(), values, code)
+        # a chapter that reads the whole resolved profile depends on every setting
+        whole = params.model_dump(mode="json") if "run_profile_path" in values else None
+        previous = _hash(previous, chapter.source.read_text(), values, code, whole)
         plan.append((chapter, nb, values, previous))
     return plan
 
