@@ -177,9 +177,28 @@ class PriorityRun:
     test_anchor: pd.Timestamp
 
 
+# the chapter that saves each kept model, for the message when one is missing
+SAVED_BY = {
+    "churn": "the models chapter",
+    "purchase": "the models chapter",
+    VALUE_TASK: "the priority chapter",
+    "segments": "the segments chapter",
+}
+
+
 def load_kept(models_dir: str | Path, tasks: tuple[str, ...]) -> dict[str, LoadedModel]:
-    """The saved models of ``tasks``, each checked against its card (one way to load)."""
-    return {t: artifacts.load_model(artifacts.card_path(models_dir, t), models_dir) for t in tasks}
+    """The saved models of ``tasks``, each checked against its card (one way to load); a
+    missing one is an error naming the chapter that saves it."""
+    kept = {}
+    for task in tasks:
+        card = artifacts.card_path(models_dir, task)
+        if not card.exists():
+            raise artifacts.ModelArtifactError(
+                f"{card}: no saved {task} model; {SAVED_BY.get(task, 'the book')} saves it, "
+                "so run the book first (shoplog run)"
+            )
+        kept[task] = artifacts.load_model(card, models_dir)
+    return kept
 
 
 def score_users(
