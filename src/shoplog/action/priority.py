@@ -6,7 +6,6 @@ features; the priority group is the top of the log score (a share, or the natura
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +156,32 @@ def rows_at(
     return rows, scores
 
 
+@dataclass
+class NowAndThen:
+    """The modelling rows and priority scores at the score anchor (``now``: outcomes
+    unknown) and at the last test anchor (``then``: outcomes observed)."""
+
+    score_anchor: pd.Timestamp
+    test_anchor: pd.Timestamp
+    now_rows: pd.DataFrame
+    now: pd.DataFrame
+    then_rows: pd.DataFrame
+    then: pd.DataFrame
+
+
+def now_and_then(
+    table: pd.DataFrame, priority_scores: pd.DataFrame, source: str = "priority.parquet"
+) -> NowAndThen:
+    """The score anchor's and the last test anchor's rows and scores, aligned user by user
+    (the segments and targeting steps both start from them)."""
+    splits = priority_scores["split"]
+    score_anchor = priority_scores.loc[splits.eq("score"), "anchor"].max()
+    test_anchor = priority_scores.loc[splits.ne("score"), "anchor"].max()
+    now_rows, now = rows_at(table, priority_scores, score_anchor, source)
+    then_rows, then = rows_at(table, priority_scores, test_anchor, source)
+    return NowAndThen(score_anchor, test_anchor, now_rows, now, then_rows, then)
+
+
 # --- the producer step -----------------------------------------------------------------
 
 VALUE_TASK = "value"
@@ -217,19 +242,14 @@ def score_users(
 
 
 def check_value_model(
-    table: pd.DataFrame, value_model, features: list[str], horizon_days: int
+    table: pd.DataFrame, value_model, features: list[str], horizon_days: int, longest: int
 ) -> pd.DataFrame:
     """Out of time, on the test anchors' retained users: mean predicted against observed
     spend and the normalised Gini, for the value model and for the recent spend rate (the
-    longest window's spend scaled to one horizon)."""
+    ``longest`` window's spend scaled to one horizon)."""
     rows = table["split"].eq("test") & table["dormant"].eq(0)
     actual = table.loc[rows, "spend_next"].to_numpy()
     predicted = np.clip(value_model.predict(table.loc[rows, features]), 0, None)
-    longest = max(
-        int(c.removeprefix("spend_").removesuffix("d"))
-        for c in features
-        if re.fullmatch(r"spend_\d+d", c)
-    )
     naive = table.loc[rows, f"spend_{longest}d"].fillna(0).to_numpy() * (horizon_days / longest)
     check = pd.DataFrame(
         [
@@ -276,7 +296,8 @@ def build_priority(
         table.loc[valid, "spend_next"],
         seed,
     )
-    check = check_value_model(table, model, features, horizon_days)
+    longest = max(churn.card.feature_settings["features"]["windows"])
+    check = check_value_model(table, model, features, horizon_days, longest)
     card = artifacts.ModelCard(
         task=VALUE_TASK,
         label="spend_next",
@@ -304,8 +325,7 @@ def build_priority(
         feature_settings=churn.card.feature_settings,
         libraries=artifacts.library_versions(),
     )
-    artifacts.save_model(model, card, models_dir)
-    kept[VALUE_TASK] = artifacts.load_model(artifacts.card_path(models_dir, VALUE_TASK), models_dir)
+    kept[VALUE_TASK] = LoadedModel(artifacts.save_model(model, card, models_dir), model)
     score_anchor = table.loc[split.eq("score"), "anchor"].max()
     test_anchor = table.loc[split.eq("test"), "anchor"].max()
     scored = score_users(table[split.eq("score")], kept, cut_method, top_fraction)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shoplog.action.priority import rows_at
+from shoplog.action.priority import now_and_then
 from shoplog.behaviour.eda import quantile_score
 from shoplog.files import atomic_write_bytes
 from shoplog.modeling import artifacts
@@ -295,11 +295,9 @@ def build_segments(
     new users with it) and the score anchor's segments are written to ``segments_path``."""
     card = artifacts.ModelCard.from_json(artifacts.card_path(models_dir, "churn"))
     settings = card.feature_settings["features"]
-    splits = priority_scores["split"]
-    score_anchor = priority_scores.loc[splits.eq("score"), "anchor"].max()
-    test_anchor = priority_scores.loc[splits.ne("score"), "anchor"].max()
-    now_rows, now = rows_at(table, priority_scores, score_anchor, source)
-    then_rows, then = rows_at(table, priority_scores, test_anchor, source)
+    at = now_and_then(table, priority_scores, source)
+    now_rows, now, then_rows, then = at.now_rows, at.now, at.then_rows, at.then
+    score_anchor, test_anchor = at.score_anchor, at.test_anchor
     labels = behaviour_features(settings)
     features = list(labels)
     Z, _, _ = standardised(now_rows, features)

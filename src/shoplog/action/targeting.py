@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from shoplog.action import campaign as C
-from shoplog.action.priority import VALUE_TASK, load_kept, rows_at, score_users
+from shoplog.action.priority import VALUE_TASK, load_kept, now_and_then, score_users
 from shoplog.action.segments import SEGMENTS_TASK, assign_segments
 from shoplog.config.params import CampaignParams, Params
 from shoplog.config.paths import ProjectPaths, targeting_name
@@ -57,13 +57,18 @@ def priority_order(scores: pd.DataFrame) -> np.ndarray:
 
 
 def strategy_curves(
-    scores: pd.DataFrame, rows: pd.DataFrame, churn_col: str, plan: C.Campaign
+    scores: pd.DataFrame,
+    rows: pd.DataFrame,
+    churn_col: str,
+    plan: C.Campaign,
+    order: np.ndarray,
 ) -> dict[str, pd.DataFrame]:
     """Profit curves of the three ways of ordering users (priority, recency rule, random)
-    for one outcome column: ``p_churn`` for a forecast, ``dormant`` for a backtest."""
+    for one outcome column: ``p_churn`` for a forecast, ``dormant`` for a backtest.
+    ``order`` is the priority order of these rows (:func:`priority_order`)."""
     ids = scores["user_id"].astype(str).to_numpy()
     orders = {
-        PRIORITY: priority_order(scores),
+        PRIORITY: order,
         RECENCY: C.ranking(rows["days_since_last_event"], ids),
     }
     out = {
@@ -85,12 +90,14 @@ def targeting_list(
     user_segments: pd.DataFrame,
     churn: LoadedModel,
     plan: C.Campaign,
+    order: np.ndarray,
     n_list: int,
     n_reasons: int,
 ) -> pd.DataFrame:
-    """The first ``n_list`` users by priority, one row each: scores, value, the contact's
-    expected profit, RFM segment, cluster, and the features raising their churn score."""
-    picked = priority_order(scores)[:n_list]
+    """The first ``n_list`` users of the priority ``order``, one row each: scores, value,
+    the contact's expected profit, RFM segment, cluster, and the features raising their
+    churn score."""
+    picked = order[:n_list]
     listed = scores.iloc[picked].reset_index(drop=True)
     ids = listed["user_id"].astype(str).to_numpy()
     seg = (
@@ -120,11 +127,14 @@ def targeting_list(
     )
 
 
-def write_list(frame: pd.DataFrame, targeting_dir: str | Path, anchor) -> Path:
-    """Write the list as ``targeting_<anchor>.csv`` (atomically); its path."""
-    path = Path(targeting_dir) / targeting_name(pd.Timestamp(anchor).date())
-    atomic_write_text(path, frame.to_csv(index=False, float_format="%.6f"))
-    return path
+def list_path(folder: str | Path, anchor) -> Path:
+    """Where the list of ``anchor`` goes in a folder: ``targeting_<anchor>.csv``."""
+    return Path(folder) / targeting_name(pd.Timestamp(anchor).date())
+
+
+def write_list(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write the list as CSV (atomically, six decimals); its path."""
+    return atomic_write_text(Path(path), frame.to_csv(index=False, float_format="%.6f"))
 
 
 @dataclass
@@ -135,6 +145,7 @@ class CampaignRun:
     now_rows: pd.DataFrame
     now: pd.DataFrame
     then: pd.DataFrame
+    order: np.ndarray  # the priority order of ``now`` (row positions, best first)
     forward: dict[str, pd.DataFrame]
     backtest: dict[str, pd.DataFrame]
     best: pd.Series
@@ -158,19 +169,28 @@ def build_targeting(
 ) -> CampaignRun:
     """Profit curves at the score anchor (forecast) and the last test anchor (backtest),
     the most profitable K, and the targeting list written to ``targeting_dir``."""
-    splits = priority_scores["split"]
-    score_anchor = priority_scores.loc[splits.eq("score"), "anchor"].max()
-    test_anchor = priority_scores.loc[splits.ne("score"), "anchor"].max()
-    now_rows, now = rows_at(table, priority_scores, score_anchor, source)
-    then_rows, then = rows_at(table, priority_scores, test_anchor, source)
-    forward = strategy_curves(now, now_rows, "p_churn", plan)
-    backtest = strategy_curves(then, then_rows, "dormant", plan)
+    at = now_and_then(table, priority_scores, source)
+    order = priority_order(at.now)
+    forward = strategy_curves(at.now, at.now_rows, "p_churn", plan, order)
+    backtest = strategy_curves(at.then, at.then_rows, "dormant", plan, priority_order(at.then))
     best = C.best_k(forward[PRIORITY])
-    n_list = list_size(best, len(now), list_fraction)
-    target = targeting_list(now_rows, now, user_segments, churn, plan, n_list, n_reasons)
-    path = write_list(target, targeting_dir, score_anchor)
+    n_list = list_size(best, len(at.now), list_fraction)
+    target = targeting_list(
+        at.now_rows, at.now, user_segments, churn, plan, order, n_list, n_reasons
+    )
+    path = write_list(target, list_path(targeting_dir, at.score_anchor))
     return CampaignRun(
-        now_rows, now, then, forward, backtest, best, target, path, score_anchor, test_anchor
+        at.now_rows,
+        at.now,
+        at.then,
+        order,
+        forward,
+        backtest,
+        best,
+        target,
+        path,
+        at.score_anchor,
+        at.test_anchor,
     )
 
 
@@ -207,12 +227,9 @@ def target(
     log = scoring.checked_log(log)
     kept = load_kept(paths.models_dir, KEPT_TASKS)
     churn = kept["churn"]
-    for task, m in kept.items():
-        if m.card.feature_settings != churn.card.feature_settings:
-            raise scoring.ScoringError(
-                f"the {task} and churn models were made with different feature settings; "
-                "re-run the book (shoplog run) so all come from one run"
-            )
+    scoring.check_one_feature_setting(
+        kept, "re-run the book (shoplog run) so all come from one run"
+    )
     feats = scoring.features_for_log(params, paths, log, anchor, churn.card)
     rows = feats.table
     scores = score_users(rows, kept, params.targeting.priority_cut, params.targeting.top_k_fraction)
@@ -224,15 +241,13 @@ def target(
         seg_model.card.feature_settings["features"],
     ).assign(user_id=scores["user_id"].astype(str).to_numpy())
     plan = plan_of(params.campaign)
-    curve = C.campaign_curve(priority_order(scores), scores["p_churn"], scores["value"], plan)
-    best = C.best_k(curve)
+    order = priority_order(scores)
+    best = C.best_k(C.campaign_curve(order, scores["p_churn"], scores["value"], plan))
     n_list = list_size(best, len(scores), params.targeting.list_fraction)
-    frame = targeting_list(rows, scores, user_segments, churn, plan, n_list, params.explain.reasons)
-    if out_path:
-        path = Path(out_path)
-        atomic_write_text(path, frame.to_csv(index=False, float_format="%.6f"))
-    else:
-        path = write_list(frame, paths.scores_dir, anchor)
+    frame = targeting_list(
+        rows, scores, user_segments, churn, plan, order, n_list, params.explain.reasons
+    )
+    path = write_list(frame, out_path or list_path(paths.scores_dir, anchor))
     return TargetSummary(
         path,
         anchor,
@@ -242,8 +257,5 @@ def target(
         feats.not_scored,
         feats.short,
         feats.quality,
-        {
-            t: f"{m.card.model} ({m.card.file}, sha256 {m.card.sha256[:12]})"
-            for t, m in kept.items()
-        },
+        scoring.describe_models(kept),
     )

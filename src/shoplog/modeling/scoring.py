@@ -105,12 +105,7 @@ def score(
         for task, card in find_cards(model, paths).items()
     }
     churn = loaded["churn"]
-    for task, m in loaded.items():
-        if m.card.feature_settings != churn.card.feature_settings:
-            raise ScoringError(
-                f"the {task} and churn models were trained with different feature settings; "
-                "re-run the models chapter so both come from one run"
-            )
+    check_one_feature_setting(loaded, "re-run the models chapter so both come from one run")
     feats = features_for_log(params, paths, log, anchor, churn.card)
     table, not_scored, short, quality = feats.table, feats.not_scored, feats.short, feats.quality
     out = pd.DataFrame({"user_id": table["user_id"].astype(str)})
@@ -135,11 +130,26 @@ def score(
         not_scored,
         short,
         quality,
-        {
-            t: f"{m.card.model} ({m.card.file}, sha256 {m.card.sha256[:12]})"
-            for t, m in loaded.items()
-        },
+        describe_models(loaded),
     )
+
+
+def check_one_feature_setting(loaded: dict[str, artifacts.LoadedModel], redo: str) -> None:
+    """Refuse models whose cards record other feature settings than the churn model's
+    (features are computed once, with the churn card's settings); ``redo`` says what to run."""
+    churn = loaded["churn"]
+    for task, m in loaded.items():
+        if m.card.feature_settings != churn.card.feature_settings:
+            raise ScoringError(
+                f"the {task} and churn models were made with different feature settings; " + redo
+            )
+
+
+def describe_models(loaded: dict[str, artifacts.LoadedModel]) -> dict[str, str]:
+    """Each model as the command line reports it: name, file and checksum."""
+    return {
+        t: f"{m.card.model} ({m.card.file}, sha256 {m.card.sha256[:12]})" for t, m in loaded.items()
+    }
 
 
 def checked_log(log: str | Path) -> Path:

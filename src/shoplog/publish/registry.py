@@ -71,10 +71,16 @@ def run_order(chapter: Chapter) -> int:
 
     Reading order (the toc) and run order differ where a page summarises later ones: the
     executive summary is read first but runs last."""
-    number = re.match(r"(\d+)_", chapter.name)
+    number = chapter_number(chapter.name)
     if number is None:
         raise RunError(f"{chapter.source}: chapters are named NN_topic (NN: run order)")
-    return int(number.group(1))
+    return number
+
+
+def chapter_number(name: str) -> int | None:
+    """The NN of a chapter named ``NN_topic`` (None for any other name)."""
+    number = re.match(r"(\d+)_", name)
+    return None if number is None else int(number.group(1))
 
 
 def chapters(paths: ProjectPaths, extra: list[str] | None = None) -> list[Chapter]:
@@ -220,11 +226,7 @@ def producers_before(chapter: Chapter, artifact: str) -> list[str]:
     runner's own files excluded: they are always this run's)."""
     number = run_order(chapter)
     found = next(a for a in ARTIFACTS if a.name == artifact)
-    return [p for p in found.producers if p not in (INGEST, RUN) and _number(p) < number]
-
-
-def _number(name: str) -> int:
-    return int(name.split("_", 1)[0])
+    return [p for p in found.producers if p not in (INGEST, RUN) and chapter_number(p) < number]
 
 
 def chapter_title(chapter: Chapter) -> str:
