@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from shoplog.dataset import reference
-from shoplog.dataset.features import feature_contract
+from shoplog.dataset.contract import feature_contract
 from shoplog.dataset.labels import LABELS
 
 PARAMS = small_params()

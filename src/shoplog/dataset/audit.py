@@ -14,6 +14,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from shoplog.config.params import Params
+from shoplog.dataset import contract as C
 from shoplog.dataset import features as F
 from shoplog.dataset.table import build_table
 from shoplog.events.engine import seconds_between
@@ -77,7 +78,7 @@ def leakage_audit(
     The cut check recomputes the features at ``anchors`` on ``events`` with every event at or
     after the anchor removed, and compares them with ``table``.
     """
-    contract = F.feature_contract(params.features)
+    contract = C.feature_contract(params.features)
     names = [s.name for s in contract]
     change = dict.fromkeys(names, 0.0)
     for anchor in anchors:

@@ -1,20 +1,7 @@
-"""The feature contract and its engine computation: what a user looked like at an anchor.
+"""The features' engine computation: what a user looked like at an anchor.
 
-**Contract.** :func:`feature_contract` declares every feature once (name, dtype,
-window, group, one-line description, when it is missing). Training, scoring and
-the book's data dictionary all read it, so they cannot drift apart.
-
-**Time.** A feature at anchor ``a`` (a midnight, UTC) uses only events with
-``event_time < a``. A ``w``-day window is ``[a - w days, a)``. Sessions are cut at
-the anchor: a session still going on at midnight counts with the events it had
-before midnight only, and belongs to the window in which it started.
-
-**Missing values.** Counts and sums are 0 when nothing happened. A ratio is
-missing (NaN) when its denominator is 0 (``cart_per_view`` of a user with no views,
-``aov`` without orders); ``days_since_last_purchase`` and ``days_since_last_cart``
-are missing for users who never purchased or carted; ``mean_visit_gap_days`` and
-``gap_ratio`` need two sessions. Models must handle these NaNs (tree models do;
-linear models impute and add indicators).
+What each feature means, its window, dtype, missing rule and ratio recipe are
+declared once in :mod:`shoplog.dataset.contract`; this module computes them.
 
 **Engine.** Everything runs as Ibis expressions (DuckDB by default). Events are
 folded into *pieces*: one row per user, session and clock hour. Anchors are
@@ -40,325 +27,30 @@ Only the per user x anchor table leaves the engine.
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from shoplog.config.params import FeatureParams
+from shoplog.dataset.contract import (
+    HOURS,
+    TOPS,
+    WEEKDAYS,
+    FeatureSpec,
+    feature_contract,
+    is_zero_filled,
+    needed_aggregates,
+    needed_sums,
+    session_names,
+)
 from shoplog.events.engine import micros_between, money_units, money_value, seconds_between
 from shoplog.events.sessions import session_numbers
 from shoplog.schema import EVENT_SHORT
 
-TREND_WINDOWS = (7, 30)
 # running totals that add up prices (int64 millionths, see engine.money_units); the
 # others count events, sessions or days
 MONEY_TOTALS = frozenset({"spend", "view_price_sum", "purchase_price_sum"})
-ZERO_FILLED_GROUPS = frozenset({"activity", "spend", "history_counts", "breadth"})
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One feature of the contract."""
-
-    name: str
-    dtype: str
-    window: int | None  # days before the anchor; None: the whole history
-    group: str
-    description: str
-    missing: str = "never"
-
-
-def feature_contract(settings: FeatureParams | None = None) -> list[FeatureSpec]:
-    """Every feature, in a fixed order, for the given windows."""
-    settings = settings or FeatureParams()
-    windows = settings.windows
-    p = settings.profile_window_days
-    d = settings.distinct_window_days
-    specs = [
-        FeatureSpec(
-            "days_since_last_event",
-            "float64",
-            None,
-            "recency",
-            "Days from the user's last event to the anchor.",
-        ),
-        FeatureSpec(
-            "days_since_last_purchase",
-            "float64",
-            None,
-            "recency",
-            "Days from the last purchase to the anchor.",
-            "the user never purchased",
-        ),
-        FeatureSpec(
-            "days_since_last_cart",
-            "float64",
-            None,
-            "recency",
-            "Days from the last add-to-cart to the anchor.",
-            "the user never carted",
-        ),
-        FeatureSpec(
-            "tenure_days",
-            "float64",
-            None,
-            "recency",
-            "Days from the user's first event in the log to the anchor.",
-        ),
-        FeatureSpec(
-            "sessions_total",
-            "int64",
-            None,
-            "history_counts",
-            "Sessions started before the anchor, whole history.",
-        ),
-        FeatureSpec(
-            "orders_total",
-            "int64",
-            None,
-            "history_counts",
-            "Orders (sessions with a purchase) before the anchor, whole history.",
-        ),
-        FeatureSpec(
-            "spend_total",
-            "float64",
-            None,
-            "history_counts",
-            "Purchase value before the anchor, whole history (missing prices count 0).",
-        ),
-        FeatureSpec(
-            "mean_visit_gap_days",
-            "float64",
-            None,
-            "rhythm",
-            "Mean days between consecutive session starts.",
-            "fewer than two sessions",
-        ),
-        FeatureSpec(
-            "gap_ratio",
-            "float64",
-            None,
-            "rhythm",
-            "Days since the last session start over the user's mean visit gap (above 1: overdue).",
-            "fewer than two sessions",
-        ),
-    ]
-    for w in windows:
-        for short in EVENT_SHORT.values():
-            specs.append(
-                FeatureSpec(
-                    f"{short}_{w}d",
-                    "int64",
-                    w,
-                    "activity",
-                    f"{short.capitalize()} (events) in the last {w} days.",
-                )
-            )
-        specs += [
-            FeatureSpec(
-                f"sessions_{w}d", "int64", w, "activity", f"Sessions started in the last {w} days."
-            ),
-            FeatureSpec(
-                f"active_days_{w}d",
-                "int64",
-                w,
-                "activity",
-                f"Days with at least one event in the last {w} days.",
-            ),
-            FeatureSpec(
-                f"orders_{w}d",
-                "int64",
-                w,
-                "spend",
-                f"Orders (sessions whose first purchase fell) in the last {w} days.",
-            ),
-            FeatureSpec(
-                f"spend_{w}d", "float64", w, "spend", f"Purchase value in the last {w} days."
-            ),
-            FeatureSpec(
-                f"aov_{w}d",
-                "float64",
-                w,
-                "spend",
-                f"Average order value in the last {w} days (spend / orders).",
-                "no order in the window",
-            ),
-        ]
-    specs += [
-        FeatureSpec(
-            f"products_{d}d",
-            "int64",
-            d,
-            "breadth",
-            f"Distinct products the user touched in the last {d} days.",
-        ),
-        FeatureSpec(
-            f"categories_{d}d",
-            "int64",
-            d,
-            "breadth",
-            f"Distinct categories (category_id) in the last {d} days.",
-        ),
-        FeatureSpec(
-            f"brands_{d}d",
-            "int64",
-            d,
-            "breadth",
-            f"Distinct brands in the last {d} days (events without brand not counted).",
-        ),
-        FeatureSpec(
-            f"cart_per_view_{p}d",
-            "float64",
-            p,
-            "funnel",
-            f"Carts per view in the last {p} days.",
-            "no view in the window",
-        ),
-        FeatureSpec(
-            f"purchase_per_cart_{p}d",
-            "float64",
-            p,
-            "funnel",
-            f"Purchases per cart in the last {p} days.",
-            "no cart in the window",
-        ),
-        FeatureSpec(
-            f"remove_per_cart_{p}d",
-            "float64",
-            p,
-            "funnel",
-            f"Removals per cart in the last {p} days.",
-            "no cart in the window",
-        ),
-        FeatureSpec(
-            f"cart_abandonment_{p}d",
-            "float64",
-            p,
-            "funnel",
-            f"Share of sessions with a cart but no purchase, last {p} days.",
-            "no session with a cart in the window",
-        ),
-        FeatureSpec(
-            f"session_minutes_mean_{p}d",
-            "float64",
-            p,
-            "sessions",
-            f"Mean session duration (minutes, first to last event), last {p} days.",
-            "no session started in the window",
-        ),
-        FeatureSpec(
-            f"session_minutes_max_{p}d",
-            "float64",
-            p,
-            "sessions",
-            f"Longest session (minutes) in the last {p} days.",
-            "no session started in the window",
-        ),
-        FeatureSpec(
-            f"session_events_mean_{p}d",
-            "float64",
-            p,
-            "sessions",
-            f"Mean events per session (depth) in the last {p} days.",
-            "no session started in the window",
-        ),
-        FeatureSpec(
-            f"session_events_max_{p}d",
-            "float64",
-            p,
-            "sessions",
-            f"Most events in one session in the last {p} days.",
-            "no session started in the window",
-        ),
-        FeatureSpec(
-            f"view_price_mean_{p}d",
-            "float64",
-            p,
-            "price",
-            f"Mean price of viewed products in the last {p} days.",
-            "no priced view in the window",
-        ),
-        FeatureSpec(
-            f"purchase_price_mean_{p}d",
-            "float64",
-            p,
-            "price",
-            f"Mean price of purchased products in the last {p} days.",
-            "no priced purchase in the window",
-        ),
-    ]
-    for t in TREND_WINDOWS:
-        specs.append(
-            FeatureSpec(
-                f"trend_{t}d",
-                "float64",
-                2 * t,
-                "trend",
-                f"(events in the last {t} days + 1) / (events in the {t} "
-                "days before + 1): above 1, activity is rising.",
-            )
-        )
-    specs += [
-        FeatureSpec(
-            f"top_weekday_share_{p}d",
-            "float64",
-            p,
-            "concentration",
-            f"Share of events on the user's busiest day of the week, last {p} days.",
-            "no event in the window",
-        ),
-        FeatureSpec(
-            f"top_hour_share_{p}d",
-            "float64",
-            p,
-            "concentration",
-            f"Share of events in the user's busiest hour of the day (UTC), last {p} days.",
-            "no event in the window",
-        ),
-    ]
-    names = [s.name for s in specs]
-    if len(names) != len(set(names)):
-        raise ValueError(f"feature windows produce duplicate names: {names}")
-    return specs
-
-
-def is_zero_filled(spec: FeatureSpec) -> bool:
-    """Whether a missing aggregate means 0 (counts, sums) rather than 'undefined' (ratios)."""
-    return spec.missing == "never" and spec.group in ZERO_FILLED_GROUPS
-
-
-HISTORY_GROUPS = frozenset({"recency", "history_counts", "rhythm"})
-
-
-def windowed_inputs(spec: FeatureSpec, settings: FeatureParams) -> set[str]:
-    """The windowed aggregates a feature is made from (none for history and breadth)."""
-    p = settings.profile_window_days
-    if spec.group in HISTORY_GROUPS or spec.group == "breadth":
-        return set()
-    ratios = {
-        f"cart_per_view_{p}d": {"_carts_p", "_views_p"},
-        f"purchase_per_cart_{p}d": {"_purchases_p", "_carts_p"},
-        f"remove_per_cart_{p}d": {"_removes_p", "_carts_p"},
-        f"cart_abandonment_{p}d": {"_abandoned", "_cart_sessions"},
-        f"view_price_mean_{p}d": {"_view_price_sum", "_view_price_n"},
-        f"purchase_price_mean_{p}d": {"_purchase_price_sum", "_purchase_price_n"},
-        f"top_weekday_share_{p}d": {"_top_weekday", "_events_p"},
-        f"top_hour_share_{p}d": {"_top_hour", "_events_p"},
-        **{f"aov_{w}d": {f"spend_{w}d", f"orders_{w}d"} for w in settings.windows},
-        **{f"trend_{t}d": {f"_recent_{t}", f"_before_{t}"} for t in TREND_WINDOWS},
-    }
-    return ratios.get(spec.name, {spec.name})
-
-
-def reach_days(settings: FeatureParams, lookback_days: int) -> int:
-    """How many days before an anchor the windowed features reach."""
-    return max(
-        [*settings.windows, settings.profile_window_days, lookback_days]
-        + [2 * t for t in TREND_WINDOWS]
-    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -419,13 +111,6 @@ def make_pieces(sessions: ir.Table) -> ir.Table:
 
 
 FAR_FUTURE = dt.datetime(9999, 1, 1)
-WEEKDAYS = tuple(range(7))
-HOURS = tuple(range(24))
-# concentration: the largest of these per-weekday / per-hour sums over the profile window
-TOPS = {
-    "_top_weekday": [f"_weekday{d}" for d in WEEKDAYS],
-    "_top_hour": [f"_hour{h}" for h in HOURS],
-}
 
 
 def anchors_between(
@@ -448,64 +133,6 @@ def anchors_between(
     if latest is not None:
         conditions.append(a <= latest)
     return rows.join(anchors, conditions)
-
-
-def session_names(days: int) -> tuple[str, str, str, str]:
-    """The session duration and depth features over ``days``."""
-    return tuple(
-        f"session_{what}_{stat}_{days}d"
-        for what in ("minutes", "events")
-        for stat in ("mean", "max")
-    )
-
-
-def window_sums(settings: FeatureParams, lookback_days: int) -> dict[str, tuple[str, int, int]]:
-    """Every windowed sum as ``name -> (daily total, near, far)``.
-
-    The sum runs over the days in ``[anchor - far, anchor - near)``; daily totals are
-    the columns of :func:`day_totals`.
-    """
-    p = settings.profile_window_days
-    sums: dict[str, tuple[str, int, int]] = {"_scored": ("events", 0, lookback_days)}
-    for w in settings.windows:
-        for short in EVENT_SHORT.values():
-            sums[f"{short}_{w}d"] = (short, 0, w)
-        for total in ("sessions", "active_days", "orders", "spend"):
-            sums[f"{total}_{w}d"] = (total, 0, w)
-    for short in EVENT_SHORT.values():
-        sums[f"_{short}_p"] = (short, 0, p)
-    for total in ("view_price_sum", "view_price_n", "purchase_price_sum", "purchase_price_n"):
-        sums[f"_{total}"] = (total, 0, p)
-    sums["_events_p"] = ("events", 0, p)
-    for t in TREND_WINDOWS:
-        sums[f"_recent_{t}"] = ("events", 0, t)
-        sums[f"_before_{t}"] = ("events", t, 2 * t)
-    sums |= {f"_weekday{d}": (f"weekday{d}", 0, p) for d in WEEKDAYS}
-    sums |= {f"_hour{h}": (f"hour{h}", 0, p) for h in HOURS}
-    return sums
-
-
-def needed_aggregates(
-    settings: FeatureParams, lookback_days: int, names: list[str] | None = None
-) -> set[str]:
-    """The windowed aggregates the features ``names`` (all when None) are made from."""
-    specs = feature_contract(settings)
-    if names is not None:
-        wanted = set(names)
-        specs = [spec for spec in specs if spec.name in wanted]
-    needed = {"_scored"}.union(*(windowed_inputs(spec, settings) for spec in specs))
-    for top, parts in TOPS.items():
-        if top in needed:
-            needed |= set(parts)
-    return needed
-
-
-def needed_sums(
-    settings: FeatureParams, lookback_days: int, names: list[str] | None = None
-) -> dict[str, tuple[str, int, int]]:
-    """The entries of :func:`window_sums` the features ``names`` (all when None) need."""
-    needed = needed_aggregates(settings, lookback_days, names)
-    return {k: v for k, v in window_sums(settings, lookback_days).items() if k in needed}
 
 
 def day_totals(
@@ -565,7 +192,7 @@ def windowed_features(
     user's next active day). Session statistics join each anchor to the pieces where
     sessions stood at it. With ``names``, only what those features need is computed.
     """
-    needed = needed_aggregates(settings, lookback_days, names)
+    needed = needed_aggregates(settings, names)
     sums = needed_sums(settings, lookback_days, names)
 
     def totals_at(offset: int, cols: set[str], latest: ir.Value | None = None) -> ir.Table:
@@ -639,8 +266,11 @@ def session_stats(pieces: ir.Table, anchors: ir.Table, days: int) -> ir.Table:
     )
 
 
-def _ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
-    """``num / den``, missing when the denominator is 0 or missing."""
+def _ratio(spec: FeatureSpec, t: ir.Table) -> ir.FloatingValue:
+    """A derived feature by its contract recipe: ``num / den``, missing when ``den`` is 0."""
+    num, den = (t[name] for name in spec.ratio)
+    if spec.family.smoothed:
+        return (num + 1).cast("float64") / (den + 1).cast("float64")
     return ibis.ifelse(den.fill_null(0) > 0, num.fill_null(0).cast("float64") / den, ibis.null())
 
 
@@ -711,35 +341,18 @@ def finish_features(
     names: list[str] | None = None,
 ) -> ir.Table:
     """Join the parts and derive ratios; columns in contract order with contract dtypes."""
-    p = settings.profile_window_days
     t = windowed
     if history is not None:
         t = t.join(history, ["user_id", "anchor"], how="left")
     if breadth is not None:
         t = t.join(breadth, ["user_id", "anchor"], how="left")
-    derived = {
-        f"cart_per_view_{p}d": lambda: _ratio(t._carts_p, t._views_p),
-        f"purchase_per_cart_{p}d": lambda: _ratio(t._purchases_p, t._carts_p),
-        f"remove_per_cart_{p}d": lambda: _ratio(t._removes_p, t._carts_p),
-        f"cart_abandonment_{p}d": lambda: _ratio(t._abandoned, t._cart_sessions),
-        f"view_price_mean_{p}d": lambda: _ratio(t._view_price_sum, t._view_price_n),
-        f"purchase_price_mean_{p}d": lambda: _ratio(t._purchase_price_sum, t._purchase_price_n),
-        f"top_weekday_share_{p}d": lambda: _ratio(t._top_weekday, t._events_p),
-        f"top_hour_share_{p}d": lambda: _ratio(t._top_hour, t._events_p),
-    }
-    for win in settings.windows:
-        derived[f"aov_{win}d"] = lambda win=win: _ratio(t[f"spend_{win}d"], t[f"orders_{win}d"])
-    for tw in TREND_WINDOWS:
-        derived[f"trend_{tw}d"] = lambda tw=tw: (
-            (t[f"_recent_{tw}"] + 1).cast("float64") / (t[f"_before_{tw}"] + 1).cast("float64")
-        )
     contract = feature_contract(settings)
     wanted = set(names) if names is not None else None
     cols: dict[str, ir.Value] = {}
     for spec in contract:
         if wanted is not None and spec.name not in wanted:
             continue
-        value = derived[spec.name]() if spec.name in derived else t[spec.name]
+        value = t[spec.name] if spec.ratio is None else _ratio(spec, t)
         if is_zero_filled(spec):
             value = value.fill_null(0)
         cols[spec.name] = value.cast(spec.dtype)
@@ -813,34 +426,3 @@ def breadth_items(
             ibis.window(group_by=["user_id", "kind", "item"], order_by="day")
         )
     )
-
-
-def dictionary(contract: list[FeatureSpec], missing_share: dict[str, float]) -> pd.DataFrame:
-    """The data dictionary, one row per feature family (``views_{w}d`` for all its windows).
-
-    ``missing_share`` maps feature names to their share of missing values; a family shows
-    the largest of its members.
-    """
-    families: dict[str, dict] = {}
-    for spec in contract:
-        family, meaning = spec.name, spec.description
-        if spec.window is not None and spec.name.endswith(f"_{spec.window}d"):
-            family = spec.name[: -len(f"{spec.window}d")] + "{w}d"
-            meaning = re.sub(rf"\b{spec.window}\b", "w", spec.description)
-        row = families.setdefault(
-            family,
-            {
-                "Feature": family,
-                "Windows": [],
-                "Meaning": meaning,
-                "Type": spec.dtype,
-                "Missing when": spec.missing,
-                "Missing (max)": 0.0,
-            },
-        )
-        if spec.window is not None:
-            row["Windows"].append(str(spec.window))
-        row["Missing (max)"] = max(row["Missing (max)"], missing_share.get(spec.name, 0.0))
-    out = pd.DataFrame(families.values())
-    out["Windows"] = out["Windows"].map(lambda w: ", ".join(w) or "all history")
-    return out

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shoplog.config.params import FeatureParams, Params
-from shoplog.dataset.features import TREND_WINDOWS, feature_contract, is_zero_filled
+from shoplog.dataset.contract import TREND_WINDOWS, feature_contract, is_zero_filled
 from shoplog.dataset.labels import LABELS
 from shoplog.schema import EVENT_SHORT
 

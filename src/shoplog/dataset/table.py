@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from shoplog.config.params import Params
+from shoplog.dataset import contract as C
 from shoplog.dataset import features as F
 from shoplog.dataset.labels import LABELS, compute_labels
 from shoplog.dataset.splits import Timeline, timeline_for_params
@@ -89,8 +90,8 @@ def stage_inputs(
     pieces = stage(F.make_pieces(F.sessionised(events, params.sessions.gap_minutes)), "pieces")
     user_hours = stage(F.user_hours(pieces), "user_hours")
     lookback = params.anchors.lookback_days
-    totals = {total for total, _, _ in F.needed_sums(params.features, lookback, names).values()}
-    reach = F.reach_days(params.features, lookback)
+    totals = {total for total, _, _ in C.needed_sums(params.features, lookback, names).values()}
+    reach = C.reach_days(params.features, lookback)
     daily = stage(
         F.day_totals(pieces, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),
         "days",
@@ -149,8 +150,8 @@ def batch_table(
     )
     history = None
     wanted = set(names) if names is not None else None
-    contract = F.feature_contract(settings)
-    if any(s.group in F.HISTORY_GROUPS for s in contract if wanted is None or s.name in wanted):
+    contract = C.feature_contract(settings)
+    if any(s.kind == C.HISTORY for s in contract if wanted is None or s.name in wanted):
         history = stage(F.history_features(inputs.user_hours, windowed), "history")
     breadth = None
     if inputs.items is not None:
@@ -300,7 +301,7 @@ def build_dataset(
 
 def feature_columns(params: Params) -> list[str]:
     """The contract's feature names for these parameters."""
-    return [s.name for s in F.feature_contract(params.features)]
+    return [s.name for s in C.feature_contract(params.features)]
 
 
 __all__ = ["LABELS", "build_dataset", "build_table", "feature_columns", "timeline_for"]

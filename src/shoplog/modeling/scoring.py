@@ -20,7 +20,7 @@ import pandas as pd
 
 from shoplog.config.params import Params, validate_params
 from shoplog.config.paths import ProjectPaths, scores_name
-from shoplog.dataset import features as F
+from shoplog.dataset import contract as C
 from shoplog.dataset import table as dataset
 from shoplog.events import engine
 from shoplog.events.ingest import QualityReport, ingest
@@ -81,7 +81,7 @@ def scoring_params(params: Params, card: artifacts.ModelCard, log: Path, anchor:
     for section, values in card.feature_settings.items():
         raw[section] = {**raw.get(section, {}), **values}
     checked = validate_params(raw, origin=f"model card of {card.task}")
-    reach = F.reach_days(checked.features, checked.anchors.lookback_days)
+    reach = C.reach_days(checked.features, checked.anchors.lookback_days)
     raw["data"] = {**raw["data"], "source": str(log)}
     raw["study"] = {
         "start_date": min(params.study.start_date, anchor - dt.timedelta(days=reach)).isoformat(),
@@ -216,7 +216,7 @@ def _features_at(
             "choose an anchor just after the period the log covers"
         )
     table = dataset.build_table(con, events, [start], ["score"], settings, start, labels=False)
-    reach = F.reach_days(settings.features, lookback)
+    reach = C.reach_days(settings.features, lookback)
     first_seen = con.execute(events.group_by("user_id").aggregate(first=events.event_time.min()))
     before = first_seen["first"] < start
     scored = first_seen["user_id"].astype(str).isin(table["user_id"].astype(str))
