@@ -44,11 +44,9 @@ def test_every_declared_parameter_is_read(source: Path) -> None:
         if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])
     )
     read = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
-    # globals() hands the whole namespace on (Params.from_flat, engine.connect_flat)
+    # globals() hands the engine settings on (engine.connect_flat)
     if "globals" in read:
         read |= {n for n in declared if n.startswith(("engine_",))}
-        if "from_flat" in code:
-            read |= set(declared)
     unread = [n for n in declared if n not in read]
     assert not unread, f"{source.name} declares parameters it never reads: {unread}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -114,8 +115,12 @@ def test_inconsistent_windows_are_refused(override: str, message: str) -> None:
         load_params("default", [override])
 
 
-def test_params_round_trip_through_the_flat_view() -> None:
-    params = load_params("ci", ["features.windows=[3, 9]", "splits.embargo_days=20"])
-    assert type(params).from_flat(params.flat()) == params
+def test_params_round_trip_through_the_run_profile(tmp_path) -> None:
+    params = load_params("ci", ["features.windows=[3, 9]", "splits.embargo_days=20", "seed=7"])
+    path = tmp_path / "run_profile.json"
+    path.write_text(json.dumps(params.model_dump(mode="json")))
+    assert type(params).from_run(path) == params
+    with pytest.raises(FileNotFoundError, match="shoplog run"):
+        type(params).from_run(tmp_path / "missing.json")
     assert params.embargo_days == 20 and params.warmup_days == 9
     assert load_params("default").embargo_days == 30

@@ -444,26 +444,19 @@ class Params(_Section):
         return max(self.features.windows)
 
     @classmethod
-    def from_flat(cls, values: dict[str, Any]) -> Params:
-        """The inverse of :meth:`flat`: a chapter's parameter values validated as one profile.
+    def from_run(cls, path: str | Path) -> Params:
+        """The run's resolved profile, as the runner wrote it (``outputs/run_profile.json``).
 
-        Only names of the form ``<section>_<key>`` (and top-level keys) are read, so a
-        notebook can pass its whole namespace.
+        Chapters that need many settings read this one file instead of repeating them in
+        their parameter cells, so a chapter cannot use a setting the run did not.
         """
-        raw: dict[str, Any] = {}
-        for name, field in cls.model_fields.items():
-            annotation = field.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                section = {
-                    key: values[f"{name}_{key}"]
-                    for key in annotation.model_fields
-                    if f"{name}_{key}" in values
-                }
-                if section:
-                    raw[name] = section
-            elif name in values:
-                raw[name] = values[name]
-        return validate_params(raw, origin="chapter parameters")
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: the run's profile is missing; run the chapters with "
+                "'shoplog run' (it writes the profile before the first chapter)"
+            )
+        return validate_params(json.loads(path.read_text()), origin=str(path))
 
     def flat(self) -> dict[str, Any]:
         """Plain values keyed ``<section>_<key>`` (``study_end_date``), as notebooks name them."""

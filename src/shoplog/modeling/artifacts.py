@@ -104,6 +104,13 @@ def data_fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def clear_models(models_dir: str | Path) -> None:
+    """Remove the saved models and cards of an earlier run: they must never be read as
+    this run's (a chapter that stops early would otherwise leave them in place)."""
+    for card in Path(models_dir).glob(f"*{CARD_SUFFIX}"):
+        card.unlink()
+
+
 def save_model(model: Any, card: ModelCard, models_dir: str | Path) -> ModelCard:
     """Write ``<task>.joblib`` and ``<task>.card.json`` into ``models_dir``; the card
     returned records the file and its checksum."""

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from shoplog.config.params import ModelParams
+from shoplog.config.paths import benchmark_name
+from shoplog.dataset.labels import LABELS
 from shoplog.modeling import artifacts, models, tuning
 from shoplog.modeling import metrics as M
 
@@ -89,6 +92,65 @@ def run_task(
     return TaskResult(
         task, TASKS[task], data, table_out.reset_index(drop=True), fitted, tuned, chosen, final
     )
+
+
+def unfit_reason(table: pd.DataFrame) -> str | None:
+    """Why the tasks cannot be fitted and judged on ``table`` (None when they can): every
+    split needs labelled rows of both outcomes for every task."""
+    for task, label in TASKS.items():
+        for split in models.SPLITS:
+            values = table.loc[table["split"].eq(split), label].dropna()
+            if values.nunique() != 2:
+                return (
+                    f"the {split} anchors have {len(values):,} labelled rows for {task} "
+                    f"({label}), not both outcomes; a model cannot be fitted and judged. Use a "
+                    "longer log, or fewer validation and test anchors."
+                )
+    return None
+
+
+@dataclass
+class Benchmark:
+    """Both tasks' results, the saved cards, and the features used or left out."""
+
+    results: dict[str, TaskResult]
+    cards: dict[str, artifacts.ModelCard]
+    features: list[str]
+    unobserved: list[str]
+
+
+def train_and_save(
+    table: pd.DataFrame,
+    settings: ModelParams,
+    seed: int,
+    top_k: float,
+    feature_settings: dict[str, dict],
+    models_dir: str | Path,
+    progress: Callable[[str], None] | None = None,
+) -> Benchmark:
+    """Benchmark, tune, choose and calibrate each task; save the kept models, their cards
+    (with the ``feature_settings`` the table was built with) and the benchmark tables.
+
+    Features never observed in the training rows are left out (and listed).
+    """
+    reason = unfit_reason(table)
+    if reason is not None:
+        raise ValueError(reason)
+    models_dir = Path(models_dir)
+    artifacts.clear_models(models_dir)
+    keys = {"user_id", "anchor", "split", *LABELS}
+    features, unobserved = models.observed_features(
+        table, [c for c in table.columns if c not in keys]
+    )
+    results = {
+        task: run_task(table, features, task, settings, seed, top_k, progress) for task in TASKS
+    }
+    cards = {}
+    for task, result in results.items():
+        card = model_card(result, seed, settings.calibration, top_k, feature_settings)
+        cards[task] = artifacts.save_model(result.kept.model, card, models_dir)
+        result.table.to_csv(models_dir / benchmark_name(task), index=False)
+    return Benchmark(results, cards, features, unobserved)
 
 
 def choose(task: str, fitted: dict[str, models.Fitted], data: models.TaskData) -> str:
