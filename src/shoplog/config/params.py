@@ -4,6 +4,9 @@ A profile is plain YAML. ``extends: <other profile>`` starts from another
 profile and changes only what it names. Overrides use dotted keys
 (``study.end_date=2020-02-29``); values are read as YAML scalars. Validation
 gives one message per problem naming the key and what to do.
+
+Size: every section's schema sits here with its cross-section checks (horizon
+against embargo, windows against warm-up), so what a profile may hold is read in one place.
 """
 
 from __future__ import annotations

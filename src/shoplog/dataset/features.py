@@ -22,6 +22,9 @@ over anchors and throws most of them away:
   ``COUNT DISTINCT``.
 
 Only the per user x anchor table leaves the engine.
+
+Size: the interval joins share the pieces' and running totals' columns; each is only
+right together with the others' layout, so they stay in one module.
 """
 
 from __future__ import annotations

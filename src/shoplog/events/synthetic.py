@@ -19,6 +19,9 @@ How it is made (the book's Data chapter repeats this for readers):
 
 The same preset and seed give a byte-identical Parquet file: users are made in
 fixed-size chunks, each from its own child of the seed, and written in order.
+
+Size: the generator is one seeded story; kept in one module, the order in which it
+draws from the random stream (and so every byte of the default log) is easy to keep.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Every model is fitted on the training anchors only. Its decision threshold (best
 is chosen on the validation anchors; the test anchors are scored once, at the end.
 Resampling (SMOTE) sits inside an imbalanced-learn pipeline, so it only ever sees the
 rows passed to ``fit``: training rows. Every random step takes the seed.
+
+Size: the learners' table, the benchmark loop, thresholds and calibration share the
+:class:`TaskData` shape and are read together when a model is added.
 """
 
 from __future__ import annotations
