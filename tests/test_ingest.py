@@ -211,17 +211,22 @@ def test_drops_counted_by_reason(tmp_path: Path) -> None:
         ROW.replace("2019-10-01", "2019-11-01"),  # after window (end excluded)
         ROW.replace(",view,", ",fav,"),  # mapped to drop
         ROW.replace(",u1,", ",,"),  # incomplete, dropped on request
+        ROW.replace(",u1,", ",NA,").replace("10:00", "10:01"),  # 'NA' is no user: incomplete
+        ROW.replace(",9.5,", ",nan,").replace("10:00", "10:02"),  # not a price
+        ROW.replace(",9.5,", ",inf,").replace("10:00", "10:03"),
         ROW.replace(",s1", ",s1,extra"),  # malformed: 10 fields
+        "2019-10-01 10:05:00 UTC,view",  # malformed once, though 7 columns are missing
         ROW.replace("10:00:00", "11:00:00"),
     ]
     src = write(tmp_path, HEADER + "\n" + "\n".join(rows) + "\n")
     paths = ProjectPaths(data_dir=tmp_path / "d")
     report = ingest(make_params(src, event_types={"fav": "drop"}, drop_incomplete_rows=True), paths)
-    assert report.rows_read == 8
+    assert report.rows_read == 12
     assert report.drops == {
-        "malformed_line": 1,
+        "malformed_line": 2,
         "event_type_dropped": 1,
-        "incomplete_row": 1,
+        "incomplete_row": 2,
+        "invalid_price": 2,
         "before_study_window": 1,
         "after_study_window": 1,
         "duplicate_row": 1,
@@ -431,3 +436,158 @@ def test_quality_table_adds_up(rees46_csv: Path, tmp_paths: ProjectPaths) -> Non
     dropped = table[table.index.str.startswith("Dropped")]
     assert table["Rows read"] - dropped.sum() == table["Rows kept"] == 17_429
     assert table["Dropped: Malformed line (wrong number of fields, broken quoting)"] == 1
+
+
+# ---- times, ids, encodings and lines as written in real exports ---------------------
+
+
+def _one_log(tmp_path: Path, lines: list[str], header: str = "event_time,event_type,user_id,price",
+             name: str = "log.csv", encoding: str = "utf-8") -> Path:  # fmt: skip
+    path = tmp_path / name
+    path.write_bytes(("\n".join([header, *lines]) + "\n").encode(encoding))
+    return path
+
+
+def _stored(tmp_path: Path, src: Path, **mapping: Any) -> tuple[pd.DataFrame, QualityReport]:
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    report = ingest(make_params(src, **mapping), paths)
+    events = pd.read_parquet(paths.events_path).sort_values("user_id", ignore_index=True)
+    return events, report
+
+
+def test_offsets_and_utc_markers_are_honoured_with_a_local_zone(tmp_path: Path) -> None:
+    src = _one_log(
+        tmp_path,
+        [
+            "2019-10-01 12:00:00+02,view,a,1",  # two-digit offset
+            "2019-10-01 12:00:00-05:30,view,b,1",
+            "2019-10-01T12:00:00Z,view,c,1",  # marked UTC: not shifted as local
+            "2019-10-01 12:00:00 UTC,view,d,1",
+            "2019-10-01 12:00:00,view,e,1",  # naive: read in the mapping's zone (UTC+2)
+        ],
+    )
+    events, report = _stored(tmp_path, src, timezone="Europe/Berlin")
+    stored = dict(zip(events["user_id"], events["event_time"].astype(str), strict=True))
+    assert stored == {
+        "a": "2019-10-01 10:00:00",
+        "b": "2019-10-01 17:30:00",
+        "c": "2019-10-01 12:00:00",
+        "d": "2019-10-01 12:00:00",
+        "e": "2019-10-01 10:00:00",
+    }
+    assert report.naive_timezone == "Europe/Berlin" and report.times_without_zone == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "unit"),
+    [(["1569931200", "1569931260"], "s"), (["1569931200000", "1569931260000"], "ms"),
+     (["1569931200000000", "1569931260000000"], "us")],
+)  # fmt: skip
+def test_epoch_unit_is_told_from_the_numbers(tmp_path: Path, values: list[str], unit: str) -> None:
+    src = _one_log(tmp_path, [f"{v},view,u{i},1" for i, v in enumerate(values)])
+    events, report = _stored(tmp_path, src, time_unit="auto")
+    assert list(events["event_time"].astype(str)) == ["2019-10-01 12:00:00", "2019-10-01 12:01:00"]
+    assert report.time_unit == unit
+
+
+def test_a_wrong_epoch_unit_names_the_span_it_implies(tmp_path: Path) -> None:
+    src = _one_log(tmp_path, ["1569931200000,view,a,1", "1569931260000,view,b,1"])
+    with pytest.raises(
+        IngestError, match=r"year 51,7\d\d.*are unix ms: set data.mapping.time_unit: ms"
+    ):
+        _stored(tmp_path, src, time_unit="s")
+
+
+def test_missing_value_markers_are_missing_and_anonymous_users_can_be_sessions(
+    tmp_path: Path,
+) -> None:
+    header = "event_time;event_type;user_id;price;user_session"
+    lines = [
+        "2019-10-01 10:00:00;view;NA;N/A;s1",
+        "2019-10-01 10:01:00;view;null;2.5;s1",
+        "2019-10-01 10:02:00;view;u7;None;s2",
+    ]
+    src = _one_log(tmp_path, lines, header=header)
+    with pytest.raises(IngestError, match=r"column 'user_id': 2 row\(s\) have no user_id"):
+        _stored(tmp_path, src, delimiter=";")
+    events, report = _stored(tmp_path, src, delimiter=";", drop_incomplete_rows=True)
+    assert list(events["user_id"]) == ["u7"] and events["price"].isna().all()
+    assert report.drops["incomplete_row"] == 2
+    events, _ = _stored(tmp_path, src, delimiter=";", user_from_session=True)
+    assert sorted(events["user_id"]) == ["s1", "s1", "u7"]
+    assert sorted(events.loc[events["user_id"] == "s1", "price"].fillna(-1)) == [-1.0, 2.5]
+
+
+def test_duplicates_are_judged_on_the_whole_source_row(tmp_path: Path) -> None:
+    header = "event_time,event_type,user_id,price,page"
+    lines = [
+        "2019-10-01 10:00:00,view,a,1,home",
+        "2019-10-01 10:00:00,view,a,1,home",  # the same row twice: double-fired
+        "2019-10-01 10:00:00,view,a,1,search",  # differs in an unmapped column: a real view
+    ]
+    src = _one_log(tmp_path, lines, header=header)
+    events, report = _stored(tmp_path, src)
+    assert len(events) == 2 and report.drops["duplicate_row"] == 1
+    assert report.duplicates_mapped_kept == 1
+    events, report = _stored(tmp_path, src, duplicates="drop_mapped")
+    assert len(events) == 1 and report.drops["duplicate_row"] == 2
+
+
+def test_float_ids_keep_their_digits_and_inexact_ones_are_refused(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "event_time": pd.to_datetime(["2019-10-01 10:00", "2019-10-01 11:00"] * 2),
+            "event_type": "view",
+            "user_id": [1.0, 1.25, 1.75, 12.0],  # 1.25 and 1.75 are two users
+        }
+    )
+    src = tmp_path / "log.parquet"
+    frame.to_parquet(src)
+    events, report = _stored(tmp_path, src)
+    assert sorted(events["user_id"]) == ["1", "1.25", "1.75", "12"] and report.users == 4
+    frame["user_id"] = [512345678901234567.0, 2.0, 3.0, 4.0]
+    frame.to_parquet(src)
+    with pytest.raises(IngestError, match=r"'user_id'.*beyond 2\^53.*Export the column as text"):
+        _stored(tmp_path, src)
+
+
+def test_encoding_problems_stop_with_the_setting_to_change(tmp_path: Path) -> None:
+    src = _one_log(
+        tmp_path,
+        ["2019-10-01 10:00:00,view,José,1", "2019-10-01 10:01:00,view,Zoë,1"],
+        encoding="latin-1",
+    )
+    with pytest.raises(IngestError, match=r"2 line\(s\) are not valid utf-8.*mapping.encoding"):
+        _stored(tmp_path, src)
+    events, report = _stored(tmp_path, src, encoding="latin-1")
+    assert sorted(events["user_id"]) == ["José", "Zoë"] and report.rows_kept == 2
+
+
+def test_repeated_header_names_are_refused_with_the_names(tmp_path: Path) -> None:
+    src = _one_log(
+        tmp_path, ["2019-10-01 10:00:00,view,a,b"], header="event_time,event_type,user_id,user_id"
+    )
+    with pytest.raises(IngestError, match=r"names \['user_id'\] more than once"):
+        _stored(tmp_path, src)
+
+
+def test_a_very_long_line_is_read_not_fatal(tmp_path: Path) -> None:
+    header = "event_time,event_type,user_id,brand"
+    lines = [
+        "2019-10-01 10:00:00,view,a,x",
+        "2019-10-01 10:01:00,view,b," + "y" * 3_000_000,
+        "2019-10-01 10:02:00,view,c,z",
+    ]
+    events, report = _stored(tmp_path, _one_log(tmp_path, lines, header=header))
+    assert report.rows_kept == 3 and events["brand"].str.len().max() == 3_000_000
+
+
+def test_users_lost_entirely_and_the_time_resolution_are_reported(tmp_path: Path) -> None:
+    lines = [
+        "2019-10-01,view,a,1",
+        "2019-10-02,view,a,1",
+        "2019-09-01,view,b,1",  # b's only row is before the window
+    ]
+    _, report = _stored(tmp_path, _one_log(tmp_path, lines))
+    assert report.users == 1 and report.users_lost == 1
+    assert report.time_resolution == "day"

@@ -39,7 +39,8 @@ DROP_REASONS = {
     "event_type_dropped": "Event type mapped to drop",
     "return_line": "Quantity of zero or less (a return or cancellation line)",
     "incomplete_row": "Missing time, user or event type",
+    "invalid_price": "Price not a finite number (NaN or infinity)",
     "before_study_window": "Before the study window",
     "after_study_window": "After the study window",
-    "duplicate_row": "Exact duplicate of another row",
+    "duplicate_row": "Exact duplicate of another row (every column of the file)",
 }

@@ -45,6 +45,9 @@ class SyntheticParams(_Section):
     n_users: int | None = Field(default=None, gt=0)
 
 
+ENCODINGS = ("utf-8", "utf-16", "latin-1")
+
+
 class MappingParams(_Section):
     """How a log's layout maps to the canonical schema (identity for REES46)."""
 
@@ -58,10 +61,18 @@ class MappingParams(_Section):
     columns: dict[str, str] = Field(default_factory=dict)
     # strptime format of text times; None accepts ISO-8601 with an optional " UTC" suffix
     time_format: str | None = None
-    # unit of numeric unix-epoch times ("s" or "ms"); None when times are text or timestamps
-    time_unit: Literal["s", "ms"] | None = None
-    # zone of times written without one; they are converted to UTC
+    # unit of numeric unix-epoch times ("s", "ms", "us", "ns", or "auto" to tell from their
+    # size); None when times are text or timestamps
+    time_unit: Literal["auto", "s", "ms", "us", "ns"] | None = None
+    # zone of times written without one; they are converted to UTC (times that carry an
+    # offset, "Z" or " UTC" keep their own)
     timezone: str = "UTC"
+    # text encoding of a CSV file: utf-8, utf-16 or latin-1
+    encoding: str = "utf-8"
+    # cell values that mean "missing" in any column (compared case-insensitively, trimmed)
+    na_values: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "null", "None"])
+    # anonymous logs: a row without a user id takes its session id as the user
+    user_from_session: bool = False
     # source event name -> canonical event type, or "drop" to drop (and count) such rows
     event_types: dict[str, str] = Field(default_factory=dict)
     # a constant event type for logs without an event column (e.g. purchase-only logs)
@@ -71,8 +82,10 @@ class MappingParams(_Section):
     quantity: str | None = None
     # rows missing time, user or event type are an error unless this is true (then counted)
     drop_incomplete_rows: bool = False
-    # exact duplicate rows: "drop" (double-fired tracking) or "keep" (they encode quantity)
-    duplicates: Literal["drop", "keep"] = "drop"
+    # duplicate rows: "drop" rows identical in every column of the file (double-fired
+    # tracking), "drop_mapped" rows identical in the mapped columns only, or "keep" them
+    # (they encode quantity)
+    duplicates: Literal["drop", "drop_mapped", "keep"] = "drop"
 
     @field_validator("event_types")
     @classmethod
@@ -96,6 +109,15 @@ class MappingParams(_Section):
                 "'Europe/Berlin' or 'America/New_York'"
             ) from None
         return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        aliases = {"utf8": "utf-8", "utf16": "utf-16", "iso-8859-1": "latin-1", "latin1": "latin-1"}
+        name = aliases.get(value.lower(), value.lower())
+        if name not in ENCODINGS:
+            raise ValueError(f"encoding {value!r} is not supported; use one of {list(ENCODINGS)}")
+        return name
 
     @field_validator("event_type")
     @classmethod
