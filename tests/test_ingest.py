@@ -13,7 +13,7 @@ import pytest
 
 from shoplog.config.params import Params, validate_params
 from shoplog.config.paths import ProjectPaths
-from shoplog.events.ingest import IngestError, QualityReport, ingest
+from shoplog.events.ingest import IngestError, QualityReport, ingest, quality_facts
 
 
 def make_params(
@@ -591,3 +591,29 @@ def test_users_lost_entirely_and_the_time_resolution_are_reported(tmp_path: Path
     _, report = _stored(tmp_path, _one_log(tmp_path, lines))
     assert report.users == 1 and report.users_lost == 1
     assert report.time_resolution == "day"
+
+
+def test_quality_facts_say_what_the_log_records(tmp_path: Path) -> None:
+    lines = [
+        "2019-10-02,view,a,1",  # (the window is in UTC: 2019-10-01 in Berlin starts before)
+        "2019-10-03,view,a,1",
+        "2019-10-04T00:00:00+02,view,a,1",  # a midnight in Berlin, with its offset
+        "2019-09-01,view,b,1",
+    ]
+    _, report = _stored(tmp_path, _one_log(tmp_path, lines), timezone="Europe/Berlin")
+    facts = quality_facts(report)
+    # dates are midnights in Berlin (22:00 or 23:00 UTC): the resolution is the local one
+    assert report.time_resolution == "day"
+    assert facts[0].startswith("Times are recorded to the day only")
+    assert facts[1] == (
+        "2 of the 3 times in the study window carry no zone and were read as Europe/Berlin "
+        "time, converted to UTC (data.mapping.timezone)."
+    )
+    assert facts[2].startswith("1 user(s) appear only in dropped rows")
+    _, report = _stored(tmp_path, _one_log(tmp_path, lines[:2]))
+    assert quality_facts(report) == [
+        "Times are recorded to the day only (every event at midnight): the hour of an event "
+        "and the order of events within a day are not known.",
+        "2 of the 2 times in the study window carry no zone and were read as UTC time "
+        "(data.mapping.timezone).",
+    ]

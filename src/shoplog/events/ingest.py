@@ -120,6 +120,53 @@ def quality_table(report: QualityReport) -> pd.DataFrame:
     return table
 
 
+EPOCH_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+RESOLUTION_MEANING = {
+    "second": "Times are recorded to the second.",
+    "minute": "Times are recorded to the minute: events within one minute have no order.",
+    "hour": (
+        "Times are recorded to the hour only: the order of events within an hour and the "
+        "time between them are not known."
+    ),
+    "day": (
+        "Times are recorded to the day only (every event at midnight): the hour of an event "
+        "and the order of events within a day are not known."
+    ),
+}
+
+
+def quality_facts(report: QualityReport) -> list[str]:
+    """What the log records and what ingestion assumed, as sentences for the Data page:
+    the times' resolution and zone, users lost entirely, duplicates judged and kept."""
+    facts = [RESOLUTION_MEANING[report.time_resolution]]
+    if report.time_unit:
+        facts.append(f"Times are unix epoch numbers in {EPOCH_NAMES[report.time_unit]} (UTC).")
+    elif report.times_without_zone:
+        zone = report.naive_timezone
+        converted = "" if zone.upper() in ("UTC", "ETC/UTC") else ", converted to UTC"
+        in_window = report.rows_kept + report.drops.get("duplicate_row", 0)
+        facts.append(
+            f"{report.times_without_zone:,} of the {in_window:,} times in the study window "
+            f"carry no zone and were read as {zone} time{converted} (data.mapping.timezone)."
+        )
+    else:
+        facts.append("Every time carries its own zone; all are stored in UTC.")
+    if report.users_lost:
+        facts.append(
+            f"{report.users_lost:,} user(s) appear only in dropped rows, so they are not in "
+            "the processed log."
+        )
+    elif sum(report.drops.values()):
+        facts.append("No user was lost: every user id read has at least one kept event.")
+    if report.duplicates_rule == "drop" and report.duplicates_mapped_kept:
+        facts.append(
+            f"{report.duplicates_mapped_kept:,} kept row(s) repeat another in every mapped "
+            "column but differ in another column of the file, so they are not duplicates "
+            "(data.mapping.duplicates: drop_mapped would drop them)."
+        )
+    return facts
+
+
 def synthetic_raw_path(params: Params, paths: ProjectPaths) -> Path:
     """Where the synthetic log for these parameters lives; the name carries the generator's hash."""
     syn = params.data.synthetic
@@ -149,12 +196,14 @@ def resolve_source(params: Params, paths: ProjectPaths) -> Path:
 RESOLUTION_SHARE = 0.01
 
 
-def time_resolution(con: DuckDBBackend, table: str) -> str:
+def time_resolution(con: DuckDBBackend, table: str, zone: str = "UTC") -> str:
     """The finest unit the log's times vary in: ``second``, ``minute``, ``hour`` or ``day``.
 
-    A unit counts when more than 1% of events have a non-zero part in it, so a handful of
-    stray precise times do not make a date-only log look fine-grained."""
-    t = "event_time"
+    Judged on the times as the shop wrote them (in ``zone``), not on UTC: dates read in
+    Berlin are midnights there, 22:00 or 23:00 in UTC. A unit counts when more than 1% of
+    events have a non-zero part in it, so a handful of stray precise times do not make a
+    date-only log look fine-grained."""
+    t = f"timezone({sql_quote(zone)}, timezone('UTC', event_time))"
     shares = run_sql(
         con,
         f"SELECT avg((second({t}) > 0 OR microsecond({t}) % 1000000 > 0)::INT), "
@@ -314,7 +363,7 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
         users_lost=users_read - int(summary[0]),
         duplicates_rule=mapping.duplicates,
         duplicates_mapped_kept=mapped_kept,
-        time_resolution=time_resolution(con, "deduped"),
+        time_resolution=time_resolution(con, "deduped", mapping.timezone),
         naive_timezone=mapping.timezone,
         times_without_zone=naive,
         time_unit=unit,
