@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+from xlsx import write_xlsx
 
 from shoplog.config.params import Params, validate_params
 from shoplog.config.paths import ProjectPaths
@@ -617,3 +619,26 @@ def test_quality_facts_say_what_the_log_records(tmp_path: Path) -> None:
         "2 of the 2 times in the study window carry no zone and were read as UTC time "
         "(data.mapping.timezone).",
     ]
+
+
+def test_an_excel_workbook_is_read_directly_with_its_sheet(tmp_path: Path) -> None:
+    src = write_xlsx(
+        tmp_path / "retail.xlsx",
+        ["when", "what", "customer", "price"],
+        [
+            [dt.datetime(2019, 10, 1, 8, 26), "purchase", 17850.0, 2.55],
+            [dt.datetime(2019, 10, 1, 9, 41), "purchase", 14527.0, None],
+        ],
+        sheet="Year 2019",
+    )
+    columns = {"event_time": "when", "event_type": "what", "user_id": "customer"}
+    events, report = _stored(tmp_path, src, columns=columns, sheet="Year 2019")
+    assert report.source_format == "excel"
+    assert list(events["user_id"]) == ["14527", "17850"]  # ids, not 17850.0
+    assert list(events["event_time"].astype(str)) == ["2019-10-01 09:41:00", "2019-10-01 08:26:00"]
+    with pytest.raises(IngestError, match=r"data.mapping.sheet"):
+        _stored(tmp_path, src, columns=columns, sheet="Year 2020")
+    # the same workbook under a CSV name is named for what it is
+    renamed = src.rename(tmp_path / "retail.csv")
+    with pytest.raises(IngestError, match=r"ZIP archive.*not CSV text.*format: excel"):
+        _stored(tmp_path, renamed, columns=columns)

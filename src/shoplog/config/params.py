@@ -51,7 +51,10 @@ ENCODINGS = ("utf-8", "utf-16", "latin-1")
 class MappingParams(_Section):
     """How a log's layout maps to the canonical schema (identity for REES46)."""
 
-    format: Literal["auto", "csv", "parquet"] = "auto"
+    # "auto" tells the format from the file name: .parquet, .xlsx/.xlsm/.xls/.ods, else CSV
+    format: Literal["auto", "csv", "parquet", "excel"] = "auto"
+    # the worksheet of an Excel workbook: its name, or its position (0: the first)
+    sheet: str | int = 0
     # the field separator, or "whitespace" for columns aligned with runs of spaces or tabs
     delimiter: str = ","
     header: bool = True

@@ -186,7 +186,7 @@ def resolve_source(params: Params, paths: ProjectPaths) -> Path:
     path = params.data.source_path()
     if not path.exists():
         raise IngestError(
-            f"{path}: no such file. Set data.source to a CSV, CSV.gz or Parquet file "
+            f"{path}: no such file. Set data.source to a CSV, CSV.gz, Parquet or Excel file "
             "(relative paths are taken from the project folder)."
         )
     return path

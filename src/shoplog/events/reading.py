@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from shoplog.config.params import ENCODINGS, MappingParams
 from shoplog.events.engine import run_sql, sql_ident, sql_quote
 
@@ -24,13 +26,36 @@ class IngestError(ValueError):
     """The log cannot be read with this mapping; the message says where and how to fix it."""
 
 
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+# what a binary file's first bytes say it is, and the format setting that reads it
+_MAGIC = {
+    b"PK\x03\x04": ("a ZIP archive (an Excel .xlsx or .ods workbook?)", "excel"),
+    b"\xd0\xcf\x11\xe0": ("an old Excel .xls workbook", "excel"),
+    b"PAR1": ("a Parquet file", "parquet"),
+}
+
+
 def detect_format(path: Path, mapping: MappingParams) -> str:
-    if mapping.format != "auto":
-        return mapping.format
+    """The file's format: the mapping's, or told from the name. A file to be read as CSV
+    whose first bytes say it is a workbook or Parquet is refused with what it looks like."""
     name = path.name.lower()
-    if name.endswith(".parquet") or name.endswith(".pq"):
-        return "parquet"
-    return "csv"
+    fmt = mapping.format
+    if fmt == "auto":
+        if name.endswith((".parquet", ".pq")):
+            fmt = "parquet"
+        elif name.endswith(EXCEL_SUFFIXES):
+            fmt = "excel"
+        else:
+            fmt = "csv"
+    if fmt == "csv" and path.is_file():
+        with path.open("rb") as f:
+            head = f.read(4)
+        for magic, (what, setting) in _MAGIC.items():
+            if head.startswith(magic):
+                raise IngestError(
+                    f"{path}: this is {what}, not CSV text. Set data.mapping.format: {setting}."
+                )
+    return fmt
 
 
 def stage_raw(con: DuckDBBackend, path: Path, fmt: str, mapping: MappingParams) -> int:
@@ -43,6 +68,9 @@ def stage_raw(con: DuckDBBackend, path: Path, fmt: str, mapping: MappingParams) 
             "CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM "
             f"read_parquet({sql_quote(str(path))})",
         )
+        return 0
+    if fmt == "excel":
+        _stage_excel(con, path, mapping)
         return 0
     if mapping.delimiter == WHITESPACE:
         return _stage_whitespace(con, path, mapping)
@@ -75,6 +103,46 @@ def stage_raw(con: DuckDBBackend, path: Path, fmt: str, mapping: MappingParams) 
     )
     _refuse_bad_encoding(con, path, mapping)
     return count(con, f"SELECT count(*) FROM ({_REJECTED_LINES})")
+
+
+def _stage_excel(con: DuckDBBackend, path: Path, mapping: MappingParams) -> None:
+    """One worksheet as text columns (python-calamine). Dates and times become ISO text;
+    whole numbers lose the '.0' a spreadsheet adds, so ids stay ids."""
+    try:
+        frame = pd.read_excel(
+            path,
+            sheet_name=mapping.sheet,
+            engine="calamine",
+            header=0 if mapping.header else None,
+            names=mapping.names,
+        )
+    except ValueError as exc:  # a missing sheet or an unreadable workbook
+        raise IngestError(
+            f"{path}: could not be read as an Excel workbook ({exc}). Check "
+            "data.mapping.sheet (a sheet name, or 0 for the first)."
+        ) from exc
+    frame.columns = [str(c) for c in frame.columns]
+    repeated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if repeated:
+        raise IngestError(f"{path}: the header names {repeated} more than once.")
+    text = pd.DataFrame({c: _cell_text(frame[c]) for c in frame.columns})
+    con.con.register("excel_sheet", text)
+    run_sql(con, "CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM excel_sheet")
+    con.con.unregister("excel_sheet")
+
+
+def _cell_text(column: pd.Series) -> pd.Series:
+    """A worksheet column as text: ISO times, whole numbers without '.0', empty as missing."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        out = column.dt.strftime("%Y-%m-%d %H:%M:%S")
+    elif pd.api.types.is_float_dtype(column):
+        whole = column.notna() & (column == column.round()) & (column.abs() < 2**53)
+        out = column.astype("string")
+        out[whole] = column[whole].astype("int64").astype("string")
+    else:
+        out = column.map(lambda v: v.isoformat(sep=" ") if hasattr(v, "isoformat") else v)
+        out = out.astype("string")
+    return out.where(column.notna(), None).astype("string")
 
 
 # a rejected line is listed once per column it broke; count and show it once
