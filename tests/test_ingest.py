@@ -233,6 +233,7 @@ def test_drops_counted_by_reason(tmp_path: Path) -> None:
         "after_study_window": 1,
         "duplicate_row": 1,
         "return_line": 0,
+        "cancelled_purchase": 0,
     }
     assert report.rows_kept == 2
     assert QualityReport.from_json(paths.quality_path) == report
@@ -642,3 +643,27 @@ def test_an_excel_workbook_is_read_directly_with_its_sheet(tmp_path: Path) -> No
     renamed = src.rename(tmp_path / "retail.csv")
     with pytest.raises(IngestError, match=r"ZIP archive.*not CSV text.*format: excel"):
         _stored(tmp_path, renamed, columns=columns)
+
+
+def test_cancellations_are_netted_against_the_purchases_they_cancel(tmp_path: Path) -> None:
+    header = "invoice,when,customer,sku,qty,unit_price"
+    lines = [
+        "1,2019-10-01 09:00,a,X,2,5.0",
+        "2,2019-10-02 09:00,a,X,2,5.0",  # the latest matching purchase: cancelled below
+        "C3,2019-10-03 09:00,a,X,-2,5.0",
+        "4,2019-10-04 09:00,a,X,2,5.0",  # after the cancellation: stays
+        "C5,2019-10-05 09:00,b,Y,-1,9.0",  # nothing to cancel in the log
+        "6,2019-10-05 10:00,b,Y,3,9.0",
+    ]
+    columns = {"event_time": "when", "user_id": "customer", "product_id": "sku",
+               "user_session": "invoice", "price": "unit_price"}  # fmt: skip
+    events, report = _stored(
+        tmp_path, _one_log(tmp_path, lines, header=header), columns=columns,
+        event_type="purchase", quantity="qty",
+    )  # fmt: skip
+    assert sorted(events["user_session"]) == ["1", "4", "6"]
+    assert report.drops["return_line"] == 2 and report.drops["cancelled_purchase"] == 1
+    assert any(
+        n.startswith("1 cancellation line(s) match no earlier purchase") for n in report.notes
+    )
+    assert report.rows_read == report.rows_kept + sum(report.drops.values())

@@ -72,10 +72,12 @@ def test_invoice_lines_value_returns_and_missing_customers() -> None:
         "1003,C,z,2,3/6/2011 11:00,1.25,,UK\n"
     )
     report, ev = L.run_layout(L.LAYOUTS["invoices"], log)
-    assert sorted(ev["price"].tolist()) == pytest.approx([7.5, 7.5, 10.0])  # qty x unit
+    # qty x unit price; the cancellation C1002 nets one of the two identical A lines out
+    assert sorted(ev["price"].tolist()) == pytest.approx([7.5, 10.0])
     assert set(ev["event_type"]) == {"purchase"} and set(ev["user_session"]) == {"1001"}
     assert ev["event_time"].iloc[0] == ts("2011-03-04 09:05")
     assert report.drops["return_line"] == 1 and report.drops["incomplete_row"] == 1
+    assert report.drops["cancelled_purchase"] == 1 and not report.notes[:-1]
     assert report.drops["duplicate_row"] == 0  # identical lines are kept
     assert report.rows_read == report.rows_kept + sum(report.drops.values())
 

@@ -38,6 +38,7 @@ DROP_REASONS = {
     "malformed_line": "Malformed line (wrong number of fields, broken quoting)",
     "event_type_dropped": "Event type mapped to drop",
     "return_line": "Quantity of zero or less (a return or cancellation line)",
+    "cancelled_purchase": "Purchase line netted against a later cancellation of it",
     "incomplete_row": "Missing time, user or event type",
     "invalid_price": "Price not a finite number (NaN or infinity)",
     "before_study_window": "Before the study window",

@@ -243,6 +243,8 @@ def staged_select(
         cols.append("CAST(NULL AS DOUBLE) AS price")
         cols.append("CAST(NULL AS DOUBLE) AS _unit_price")
         cols.append("CAST(NULL AS VARCHAR) AS _price_raw")
+    # set by netting cancellations against purchases (invoice lines with a quantity)
+    cols.append("false AS _cancelled")
     mapped = set(found.values()) | ({mapping.quantity} if mapping.quantity else set())
     others = [c for c in types if c not in mapped]
     cols += [f"{sql_ident(c)} AS _src{i}" for i, c in enumerate(others)]

@@ -215,6 +215,35 @@ def time_resolution(con: DuckDBBackend, table: str, zone: str = "UTC") -> str:
     return "day"
 
 
+def _net_cancellations(con: DuckDBBackend, complete: str) -> int:
+    """Flag (``_cancelled``) each purchase line that a later line of the same customer,
+    product and negated quantity cancels; returns the cancellations left unmatched.
+
+    Each cancellation takes the latest purchase at or before it, one for one; which of
+    several identical lines it takes does not change the log."""
+    run_sql(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE netted AS
+        WITH c AS (
+            SELECT user_id, product_id, -_quantity AS q, count(*) AS n, max(event_time) AS last
+            FROM staged WHERE {complete} AND _quantity < 0 GROUP BY ALL
+        ), s AS (
+            SELECT x.*, c.n AS _n FROM (SELECT *, ({complete}) AS _ok FROM staged) AS x
+            LEFT JOIN c ON x._ok AND x.event_type = 'purchase' AND x.user_id = c.user_id
+            AND x.product_id = c.product_id AND x._quantity = c.q AND x.event_time <= c.last
+        )
+        SELECT * EXCLUDE (_n, _ok, _cancelled), coalesce(row_number() OVER (
+            PARTITION BY user_id, product_id, _quantity, _n IS NULL
+            ORDER BY event_time DESC, user_session DESC NULLS LAST, price DESC NULLS LAST,
+            _time_raw DESC) <= _n, false) AS _cancelled
+        FROM s""",
+    )
+    run_sql(con, "DROP TABLE staged")
+    run_sql(con, "ALTER TABLE netted RENAME TO staged")
+    cancellations = count(con, f"SELECT count(*) FROM staged WHERE {complete} AND _quantity < 0")
+    return cancellations - count(con, "SELECT count(*) FROM staged WHERE _cancelled")
+
+
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
 
@@ -270,12 +299,17 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
         con, f"SELECT count(*) FROM staged WHERE {complete} AND {bad_price}"
     )
     complete += f" AND NOT ({bad_price})"
-    # returns and cancellations (quantity <= 0) are not events of the shop's funnel
+    # returns and cancellations (quantity <= 0) are not events of the shop's funnel; a
+    # cancellation also removes the purchase line it cancels, where that can be found
     returns = "coalesce(_quantity, 1) <= 0"
     drops["return_line"] = count(con, f"SELECT count(*) FROM staged WHERE {complete} AND {returns}")
+    unmatched = _net_cancellations(con, complete) if mapping.quantity else 0
+    drops["cancelled_purchase"] = count(
+        con, f"SELECT count(*) FROM staged WHERE {complete} AND _cancelled"
+    )
     start = dt.datetime.combine(params.study.start_date, dt.time())
     end = dt.datetime.combine(params.study.end_date, dt.time())
-    usable = f"{complete} AND NOT ({returns})"
+    usable = f"{complete} AND NOT ({returns}) AND NOT _cancelled"
     drops["before_study_window"] = count(
         con, f"SELECT count(*) FROM staged WHERE {usable} AND event_time < TIMESTAMP '{start}'"
     )
@@ -311,6 +345,12 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
         )
 
     notes: list[str] = []
+    if unmatched:
+        notes.append(
+            f"{unmatched:,} cancellation line(s) match no earlier purchase of the same customer, "
+            "product and quantity (it may predate the log): they are dropped, but what they "
+            "cancelled stays counted as bought, so spend may be overstated."
+        )
     events = con.table("deduped")
     null_sessions = count(con, "SELECT count(*) FROM deduped WHERE user_session IS NULL")
     derived = "user_session" not in found or null_sessions > 0
