@@ -607,14 +607,15 @@ def test_quality_facts_say_what_the_log_records(tmp_path: Path) -> None:
     facts = quality_facts(report)
     # dates are midnights in Berlin (22:00 or 23:00 UTC): the resolution is the local one
     assert report.time_resolution == "day"
-    assert facts[0].startswith("Times are recorded to the day only")
-    assert facts[1] == (
+    assert facts[0].startswith("The study window, 2019-10-01 to 2019-10-31 (31 days), is set")
+    assert facts[1].startswith("Times are recorded to the day only")
+    assert facts[2] == (
         "2 of the 3 times in the study window carry no zone and were read as Europe/Berlin "
         "time, converted to UTC (data.mapping.timezone)."
     )
-    assert facts[2].startswith("1 user(s) appear only in dropped rows")
+    assert facts[3].startswith("1 user(s) appear only in dropped rows")
     _, report = _stored(tmp_path, _one_log(tmp_path, lines[:2]))
-    assert quality_facts(report) == [
+    assert quality_facts(report)[1:] == [
         "Times are recorded to the day only (every event at midnight): the hour of an event "
         "and the order of events within a day are not known.",
         "2 of the 2 times in the study window carry no zone and were read as UTC time "
@@ -667,3 +668,64 @@ def test_cancellations_are_netted_against_the_purchases_they_cancel(tmp_path: Pa
         n.startswith("1 cancellation line(s) match no earlier purchase") for n in report.notes
     )
     assert report.rows_read == report.rows_kept + sum(report.drops.values())
+
+
+def _auto(tmp_path: Path, lines: list[str], **mapping: Any) -> tuple[pd.DataFrame, QualityReport]:
+    paths = ProjectPaths(data_dir=tmp_path / "d")
+    params = make_params(_one_log(tmp_path, lines), start="auto", end="auto", **mapping)
+    report = ingest(params, paths)
+    return pd.read_parquet(paths.events_path), report
+
+
+def _hourly(first: str, days: int, per_day: int = 24) -> list[str]:
+    start = dt.datetime.fromisoformat(first)
+    step = dt.timedelta(days=1) / per_day
+    return [f"{start + i * step},view,u{i % 5},1" for i in range(days * per_day)]
+
+
+def test_auto_window_sets_aside_a_stray_date_and_cuts_partial_days(tmp_path: Path) -> None:
+    lines = [
+        "2019-07-19 12:00:00,view,stray,1",  # 74 days before the rest
+        *_hourly("2019-10-01 14:00:00", 10),  # starts mid-afternoon, ends mid-afternoon
+    ]
+    events, report = _auto(tmp_path, lines)
+    assert (report.study_start, report.study_end) == ("2019-10-02", "2019-10-11")
+    assert report.set_aside == [{"day": "2019-07-19", "rows": 1}]
+    assert report.partial_days == [
+        {"day": "2019-10-01", "rows": 10},
+        {"day": "2019-10-11", "rows": 14},
+    ]
+    assert report.drops["before_study_window"] == 11 and report.drops["after_study_window"] == 14
+    assert events["event_time"].min() == pd.Timestamp("2019-10-02")
+    facts = quality_facts(report)
+    assert facts[0] == (
+        "The study window, 2019-10-02 to 2019-10-10 (9 days), was chosen from the log: its "
+        "first to its last full day."
+    )
+    assert facts[1].startswith("2019-10-01 holds only part of a day (10 rows) and is left out")
+    assert facts[3].startswith("1 row(s) on 1 day(s) far from the rest of the log (2019-07-19)")
+
+
+def test_auto_window_keeps_date_only_days_and_short_logs_whole(tmp_path: Path) -> None:
+    # dates only: every event at midnight, no day is partial
+    _, report = _auto(
+        tmp_path, ["2019-10-01,view,a,1", "2019-10-02,view,a,1", "2019-10-05,view,b,1"]
+    )
+    assert (report.study_start, report.study_end) == ("2019-10-01", "2019-10-06")
+    assert not report.partial_days and not report.set_aside
+    # two hours of log: nothing is cut to leave no window at all
+    _, report = _auto(tmp_path, _hourly("2019-10-01 14:00:00", 1, per_day=24)[:3])
+    assert (report.study_start, report.study_end) == ("2019-10-01", "2019-10-02")
+    # an explicit end is kept, 'auto' resolves the start only
+    paths = ProjectPaths(data_dir=tmp_path / "e")
+    src = _one_log(tmp_path, ["2019-10-01,view,a,1", "2019-10-09,view,a,1"])
+    report = ingest(make_params(src, start="auto", end="2019-10-05"), paths)
+    assert (report.study_start, report.study_end) == ("2019-10-01", "2019-10-05")
+
+
+def test_an_empty_window_names_the_logs_own_span(tmp_path: Path) -> None:
+    src = _one_log(tmp_path, ["2021-03-01 10:00:00,view,a,1", "2021-03-02 10:00:00,view,a,1"])
+    with pytest.raises(
+        IngestError, match=r"usable rows run from 2021-03-01 10:00:00 to 2021-03-02"
+    ):
+        ingest(make_params(src), ProjectPaths(data_dir=tmp_path / "d"))

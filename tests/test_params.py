@@ -13,7 +13,8 @@ from shoplog.config.params import ParamsError, apply_overrides, load_params, rea
 def test_profiles_in_repo_are_valid() -> None:
     for profile in Path(__file__).parents[1].joinpath("params").glob("*.yml"):
         params = load_params(profile.stem)
-        assert params.study.end_date > params.study.start_date
+        study = params.study
+        assert not study.is_resolved or study.end_date > study.start_date  # type: ignore[operator]
 
 
 def test_ci_extends_default() -> None:
@@ -30,6 +31,17 @@ def test_override_parses_dates_and_numbers() -> None:
     params = load_params("ci", ["study.end_date=2020-01-15", "anchors.horizon_days=14"])
     assert params.study.end_date == dt.date(2020, 1, 15)
     assert params.anchors.horizon_days == 14
+
+
+def test_auto_window_resolves_only_its_auto_sides() -> None:
+    params = load_params("default", ["study.end_date=2020-03-01"])
+    assert params.study.start_date == "auto" and not params.study.is_resolved
+    resolved = params.with_study(dt.date(2019, 10, 2), dt.date(2020, 7, 1))
+    assert (resolved.study.start_date, resolved.study.end_date) == (
+        dt.date(2019, 10, 2),
+        dt.date(2020, 3, 1),
+    )
+    assert resolved.study.is_resolved and params.study.start_date == "auto"
 
 
 def test_dates_out_of_order_are_rejected_with_key() -> None:
@@ -71,7 +83,7 @@ def test_override_needs_equals() -> None:
 
 def test_flat_view_has_unique_section_keys() -> None:
     flat = load_params("default").flat()
-    assert flat["study_end_date"] == "2020-07-01"
+    assert flat["study_end_date"] == "auto"
     assert flat["anchors_horizon_days"] == 30
     assert flat["seed"] == 42
     assert isinstance(flat["data_mapping"], dict)

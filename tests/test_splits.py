@@ -62,7 +62,7 @@ def test_splits_never_overlap_and_horizons_are_observed(args: dict) -> None:
 
 
 def test_default_profile_timeline() -> None:
-    params = load_params("default")
+    params = load_params("default").with_study(dt.date(2019, 10, 1), dt.date(2020, 7, 1))
     tl = timeline_for_params(
         dt.datetime(2019, 10, 1, 0, 1), dt.datetime(2020, 6, 30, 23, 59), params
     )

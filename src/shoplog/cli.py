@@ -181,7 +181,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "target":
         return _target(args, params, paths)
     if args.command in ("ingest", "run", "book"):
-        prepare_data(params, paths, force=args.force and args.command == "ingest")
+        quality = prepare_data(params, paths, force=args.force and args.command == "ingest")
+        # an 'auto' study window is the one ingestion chose from the log
+        params = params.with_study(
+            dt.date.fromisoformat(quality.study_start), dt.date.fromisoformat(quality.study_end)
+        )
     if args.command in ("run", "book"):
         run_chapters(params, paths, only=args.only, force=args.force)
     if args.command in ("build", "book"):

@@ -156,17 +156,26 @@ class DataParams(_Section):
         return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-class StudyParams(_Section):
-    """The study window: events in [start_date, end_date) are kept."""
+AUTO = "auto"
 
-    start_date: dt.date
-    end_date: dt.date
+
+class StudyParams(_Section):
+    """The study window: events in [start_date, end_date) are kept. ``auto`` takes the first
+    (last) full day of the log's dense span, with isolated stray dates set aside."""
+
+    start_date: dt.date | Literal["auto"] = AUTO
+    end_date: dt.date | Literal["auto"] = AUTO
 
     @model_validator(mode="after")
     def _ordered(self) -> StudyParams:
-        if self.end_date <= self.start_date:
+        if self.is_resolved and self.end_date <= self.start_date:  # type: ignore[operator]
             raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
         return self
+
+    @property
+    def is_resolved(self) -> bool:
+        """Both ends are dates (not ``auto``)."""
+        return AUTO not in (self.start_date, self.end_date)
 
 
 class SessionParams(_Section):
@@ -423,7 +432,7 @@ class Params(_Section):
     profile: str = "custom"
     seed: int = 42
     data: DataParams = Field(default_factory=DataParams)
-    study: StudyParams
+    study: StudyParams = Field(default_factory=StudyParams)
     sessions: SessionParams = Field(default_factory=SessionParams)
     anchors: AnchorParams = Field(default_factory=AnchorParams)
     features: FeatureParams = Field(default_factory=FeatureParams)
@@ -458,6 +467,14 @@ class Params(_Section):
                 "decided inside the observed horizon"
             )
         return self
+
+    def with_study(self, start: dt.date, end: dt.date) -> Params:
+        """This profile with the study window the log resolved (``auto`` replaced)."""
+        study = StudyParams(
+            start_date=start if self.study.start_date == AUTO else self.study.start_date,
+            end_date=end if self.study.end_date == AUTO else self.study.end_date,
+        )
+        return self.model_copy(update={"study": study})
 
     @property
     def embargo_days(self) -> int:
@@ -614,7 +631,7 @@ def _example(loc: tuple[Any, ...]) -> str | None:
     if field is None:
         return None
     if field.is_required():
-        return "2020-01-01" if field.annotation is dt.date else None
+        return None
     default = field.get_default(call_default_factory=True)
     if isinstance(default, BaseModel) or default is None:
         return None

@@ -188,6 +188,11 @@ def timeline_for_params(
     first_event: dt.datetime, last_event: dt.datetime, params: Params
 ) -> Timeline:
     """The timeline a parameter profile gives on a log spanning these two events."""
+    if not params.study.is_resolved:
+        raise ValueError(
+            "the study window is still 'auto': use the profile the run resolved at ingestion "
+            "(outputs/run_profile.json, or Params.with_study)"
+        )
     timeline = make_timeline(
         first_event,
         last_event,

@@ -44,6 +44,7 @@ from shoplog.events.reading import (
     stage_raw,
 )
 from shoplog.events.sessions import derive_sessions
+from shoplog.events.window import study_window
 from shoplog.files import CorruptFileError, atomic_write_json, file_sha256, read_json
 from shoplog.schema import CANONICAL_NAMES, DROP_REASONS
 
@@ -85,6 +86,11 @@ class QualityReport:
     naive_timezone: str = "UTC"
     times_without_zone: int = 0
     time_unit: str | None = None
+    # the window was chosen from the log (study dates 'auto'): stray days set aside and
+    # partial first or last days cut, each {"day", "rows"}
+    study_auto: bool = False
+    set_aside: list[dict] = field(default_factory=list)
+    partial_days: list[dict] = field(default_factory=list)
 
     def to_json(self, path: Path) -> None:
         atomic_write_json(path, asdict(self), indent=2, sort_keys=True)
@@ -135,10 +141,36 @@ RESOLUTION_MEANING = {
 }
 
 
+def window_facts(report: QualityReport) -> list[str]:
+    """How the study window was set: chosen from the log (with the days cut or set aside)
+    or given in the profile."""
+    last = dt.date.fromisoformat(report.study_end) - dt.timedelta(days=1)
+    days = (last - dt.date.fromisoformat(report.study_start)).days + 1
+    span = f"{report.study_start} to {last} ({days:,} day{'s' if days != 1 else ''})"
+    if not report.study_auto:
+        return [f"The study window, {span}, is set in the profile (study.start_date, end_date)."]
+    facts = [f"The study window, {span}, was chosen from the log: its first to its last full day."]
+    for day in report.partial_days:
+        facts.append(
+            f"{day['day']} holds only part of a day ({day['rows']:,} rows) and is left out, "
+            "so that no daily comparison reads a partial day as a drop in activity."
+        )
+    if report.set_aside:
+        rows = sum(d["rows"] for d in report.set_aside)
+        named = ", ".join(d["day"] for d in report.set_aside[:3])
+        more = f" and {len(report.set_aside) - 3} more" if len(report.set_aside) > 3 else ""
+        facts.append(
+            f"{rows:,} row(s) on {len(report.set_aside)} day(s) far from the rest of the log "
+            f"({named}{more}) were set aside as stray dates; set study.start_date and end_date "
+            "to include them."
+        )
+    return facts
+
+
 def quality_facts(report: QualityReport) -> list[str]:
     """What the log records and what ingestion assumed, as sentences for the Data page:
-    the times' resolution and zone, users lost entirely, duplicates judged and kept."""
-    facts = [RESOLUTION_MEANING[report.time_resolution]]
+    the study window, the times' resolution and zone, users lost entirely, duplicates."""
+    facts = [*window_facts(report), RESOLUTION_MEANING[report.time_resolution]]
     if report.time_unit:
         facts.append(f"Times are unix epoch numbers in {EPOCH_NAMES[report.time_unit]} (UTC).")
     elif report.times_without_zone:
@@ -196,7 +228,7 @@ def resolve_source(params: Params, paths: ProjectPaths) -> Path:
 RESOLUTION_SHARE = 0.01
 
 
-def time_resolution(con: DuckDBBackend, table: str, zone: str = "UTC") -> str:
+def time_resolution(con: DuckDBBackend, table: str, zone: str = "UTC", where: str = "true") -> str:
     """The finest unit the log's times vary in: ``second``, ``minute``, ``hour`` or ``day``.
 
     Judged on the times as the shop wrote them (in ``zone``), not on UTC: dates read in
@@ -207,7 +239,7 @@ def time_resolution(con: DuckDBBackend, table: str, zone: str = "UTC") -> str:
     shares = run_sql(
         con,
         f"SELECT avg((second({t}) > 0 OR microsecond({t}) % 1000000 > 0)::INT), "
-        f"avg((minute({t}) > 0)::INT), avg((hour({t}) > 0)::INT) FROM {table}",
+        f"avg((minute({t}) > 0)::INT), avg((hour({t}) > 0)::INT) FROM {table} WHERE {where}",
     )[0]
     for unit, share in zip(("second", "minute", "hour"), shares, strict=True):
         if share is not None and share > RESOLUTION_SHARE:
@@ -307,9 +339,11 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
     drops["cancelled_purchase"] = count(
         con, f"SELECT count(*) FROM staged WHERE {complete} AND _cancelled"
     )
-    start = dt.datetime.combine(params.study.start_date, dt.time())
-    end = dt.datetime.combine(params.study.end_date, dt.time())
     usable = f"{complete} AND NOT ({returns}) AND NOT _cancelled"
+    resolution = time_resolution(con, "staged", mapping.timezone, where=usable)
+    window = study_window(con, "staged", usable, params.study, resolution)
+    start = dt.datetime.combine(window.start, dt.time())
+    end = dt.datetime.combine(window.end, dt.time())
     drops["before_study_window"] = count(
         con, f"SELECT count(*) FROM staged WHERE {usable} AND event_time < TIMESTAMP '{start}'"
     )
@@ -338,10 +372,12 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
     distinct_mapped = f"SELECT count(*) FROM (SELECT DISTINCT {canonical} FROM deduped)"
     mapped_kept = n_kept - count(con, distinct_mapped)
     if n_kept == 0:
+        span = run_sql(con, f"SELECT min(event_time), max(event_time) FROM staged WHERE {usable}")
+        has = f"the log's usable rows run from {span[0][0]} to {span[0][1]}" if span[0][0] else ""
         raise IngestError(
-            f"{path}: no events left in the study window [{params.study.start_date}, "
-            f"{params.study.end_date}); drops by reason: {_nonzero(drops)}. "
-            "Check study.start_date/end_date against the log's dates."
+            f"{path}: no events left in the study window [{window.start}, {window.end}); "
+            f"drops by reason: {_nonzero(drops)}{'; ' + has if has else ''}. Set "
+            "study.start_date/end_date inside the log's dates, or to auto."
         )
 
     notes: list[str] = []
@@ -395,15 +431,18 @@ def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None
         sessions_derived=derived,
         first_event=str(summary[1]),
         last_event=str(summary[2]),
-        study_start=str(params.study.start_date),
-        study_end=str(params.study.end_date),
+        study_start=str(window.start),
+        study_end=str(window.end),
+        study_auto=window.auto,
+        set_aside=window.set_aside,
+        partial_days=window.partial,
         malformed_examples=malformed_examples(con) if malformed else [],
         notes=notes,
         fingerprint=file_sha256(paths.events_path),
         users_lost=users_read - int(summary[0]),
         duplicates_rule=mapping.duplicates,
         duplicates_mapped_kept=mapped_kept,
-        time_resolution=time_resolution(con, "deduped", mapping.timezone),
+        time_resolution=resolution,
         naive_timezone=mapping.timezone,
         times_without_zone=naive,
         time_unit=unit,

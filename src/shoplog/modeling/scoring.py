@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shoplog.config.params import Params, validate_params
+from shoplog.config.params import AUTO, Params, validate_params
 from shoplog.config.paths import ProjectPaths, scores_name
 from shoplog.dataset import contract as C
 from shoplog.dataset import table as dataset
@@ -83,8 +83,10 @@ def scoring_params(params: Params, card: artifacts.ModelCard, log: Path, anchor:
     checked = validate_params(raw, origin=f"model card of {card.task}")
     reach = C.reach_days(checked.features, checked.anchors.lookback_days)
     raw["data"] = {**raw["data"], "source": str(log)}
+    start = params.study.start_date
     raw["study"] = {
-        "start_date": min(params.study.start_date, anchor - dt.timedelta(days=reach)).isoformat(),
+        # 'auto' is resolved on the new log as the book resolves it on its own
+        "start_date": start if start == AUTO else min(start, anchor - dt.timedelta(days=reach)),
         "end_date": (anchor + dt.timedelta(days=AFTER_DAYS)).isoformat(),
     }
     return validate_params(raw, origin="scoring parameters")
