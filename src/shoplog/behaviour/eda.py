@@ -60,6 +60,81 @@ def activity_over_time(events: ir.Table, unit: str = "D") -> pd.DataFrame:
     return wide[cols].astype("int64")
 
 
+UNIT_LENGTH = {"h": pd.Timedelta(hours=1), "D": pd.Timedelta(days=1)}
+# finer resolutions than a unit: only these can leave a bucket partly covered
+FINER = {"h": ("second", "minute"), "D": ("second", "minute", "hour")}
+
+
+def whole_periods(
+    totals: pd.Series, unit: str, first_event: object, last_event: object, resolution: str
+) -> pd.Series:
+    """``totals`` per period without a first or last period the log covers only in part
+    (it starts late in it, or ends early), so that no comparison reads a partial period as
+    a drop. Times recorded no finer than the period cannot leave one partial."""
+    if resolution not in FINER[unit] or totals.empty:
+        return totals
+    length = UNIT_LENGTH[unit]
+    tolerance = length / 10
+    first, last = pd.Timestamp(first_event), pd.Timestamp(last_event)
+    keep = pd.Series(True, index=totals.index)
+    if first - totals.index[0] > tolerance:
+        keep.iloc[0] = False
+    if totals.index[-1] + length - last > tolerance:
+        keep.iloc[-1] = False
+    return totals[keep]
+
+
+def volume_change(totals: pd.Series, per: str) -> str:
+    """How the second half of the whole periods compares with the first, as a sentence."""
+    if len(totals) < 2:
+        return (
+            f"The log holds {len(totals)} whole {per}{'s' if len(totals) != 1 else ''}, too few "
+            "to compare its first and second half."
+        )
+    half = len(totals) // 2
+    first, second = totals.iloc[:half].mean(), totals.iloc[half:].mean()
+    if first == 0:
+        return "The first half of the log has no events, so halves are not compared."
+    growth = second / first - 1
+    if abs(growth) < 0.005:
+        return f"The second half of the log has as many events per {per} as the first."
+    more = "more" if growth > 0 else "fewer"
+    return (
+        f"The second half of the log has {abs(growth):.0%} {more} events per {per} than the "
+        f"first (over {len(totals)} whole {per}s)."
+    )
+
+
+def group_conversion_sentence(by_category: pd.DataFrame | None) -> str:
+    """Which of the top categories converts best and worst (empty without categories)."""
+    if by_category is None or by_category["purchase / view"].dropna().empty:
+        return ""
+    rates = by_category["purchase / view"].dropna()
+    best, worst = rates.idxmax(), rates.idxmin()
+    if best == worst:
+        return f"The one category with views, {best}, converts {rates[best]:.2%} of them."
+    return (
+        f"Among the top categories, {best} converts best ({rates[best]:.2%} of viewing "
+        f"sessions buy) and {worst} worst ({rates[worst]:.2%})."
+    )
+
+
+GROUP_KEYS = {"categories": "category_id", "brands": "brand"}
+GROUP_SINGULAR = {"categories": "category", "brands": "brand"}
+
+
+def missing_groups_sentence(missing: list[str]) -> str:
+    """One sentence naming the groupings the log cannot show and the mapping key for each."""
+    if not missing:
+        return ""
+    keys = " and ".join(f"data.mapping.columns.{GROUP_KEYS[m]}" for m in missing)
+    return (
+        f"The log has no {' or '.join(missing)}, so conversion by "
+        f"{' or '.join(GROUP_SINGULAR[m] for m in missing)} is not "
+        f"shown (map a column with {keys})."
+    )
+
+
 def column_profile(events: ir.Table) -> pd.DataFrame:
     """Per canonical column: type, meaning, missing values and distinct values."""
     aggs = {}
@@ -299,6 +374,8 @@ def step_rates(steps: dict[str, int]) -> dict[str, float]:
 def conversion_by_group(by_group: pd.DataFrame) -> pd.DataFrame:
     """Viewing sessions and the cart and purchase rates per group of :func:`funnel` ``by``,
     largest groups first."""
+    if by_group.empty:
+        return pd.DataFrame(columns=["view", "cart / view", "purchase / view"])
     wide = by_group.pivot(index="group", columns="step", values="sessions")
     out = pd.DataFrame(
         {

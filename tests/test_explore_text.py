@@ -1,0 +1,49 @@
+"""The Explore chapter's sentences and period choices, true on logs unlike the default."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from shoplog.behaviour import eda
+
+
+def _hours(first: str, n: int, values: list[int] | None = None) -> pd.Series:
+    index = pd.date_range(first, periods=n, freq="h")
+    return pd.Series(values or [100] * n, index=index)
+
+
+def test_a_partly_covered_last_hour_is_not_compared() -> None:
+    totals = _hours("2019-10-01 10:00", 3, [100, 100, 17])
+    # the log ends ten minutes into the last hour: that bucket is partial
+    whole = eda.whole_periods(totals, "h", "2019-10-01 10:00:05", "2019-10-01 12:10:00", "second")
+    assert list(whole) == [100, 100]
+    assert eda.volume_change(whole, "hour") == (
+        "The second half of the log has as many events per hour as the first."
+    )
+    # the unfiltered comparison would have reported a collapse
+    assert "fewer" in eda.volume_change(totals, "hour")
+
+
+def test_periods_no_finer_than_the_times_are_never_partial() -> None:
+    days = pd.Series([5, 7, 9], index=pd.date_range("2019-10-01", periods=3, freq="D"))
+    # date-only times: every event at midnight, the last day is whole
+    whole = eda.whole_periods(days, "D", "2019-10-01", "2019-10-03", "day")
+    assert list(whole) == [5, 7, 9]
+    assert eda.volume_change(whole, "day") == (
+        "The second half of the log has 60% more events per day than the first (over 3 whole days)."
+    )
+    assert eda.volume_change(whole.iloc[:1], "day").startswith("The log holds 1 whole day, too few")
+
+
+def test_group_sentences_without_brands_or_categories() -> None:
+    empty = eda.conversion_by_group(pd.DataFrame(columns=["group", "step", "sessions"]))
+    assert list(empty.columns) == ["view", "cart / view", "purchase / view"] and empty.empty
+    assert eda.group_conversion_sentence(None) == ""
+    assert eda.missing_groups_sentence(["brands"]) == (
+        "The log has no brands, so conversion by brand is not shown (map a column with "
+        "data.mapping.columns.brand)."
+    )
+    one = pd.DataFrame({"view": [10], "cart / view": [0.5], "purchase / view": [0.1]}, index=["a"])
+    assert eda.group_conversion_sentence(one) == (
+        "The one category with views, a, converts 10.00% of them."
+    )
