@@ -171,11 +171,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     writable_folder(paths.data_dir, "--data-dir")
     if args.command != "ingest":
         writable_folder(paths.build_dir, "--build-dir")
-    print(
-        f"profile {params.profile}: {params.data.label}, "
-        f"{params.study.start_date} to {params.study.end_date}",
-        flush=True,
-    )
+    study = params.study
+    window = f"{study.start_date} to {study.end_date}".replace("auto", "(from the log)")
+    print(f"profile {params.profile}: {params.data.label}, {window}", flush=True)
     if args.command == "score":
         return _score(args, params, paths)
     if args.command == "target":
@@ -183,9 +181,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("ingest", "run", "book"):
         quality = prepare_data(params, paths, force=args.force and args.command == "ingest")
         # an 'auto' study window is the one ingestion chose from the log
-        params = params.with_study(
-            dt.date.fromisoformat(quality.study_start), dt.date.fromisoformat(quality.study_end)
-        )
+        if not study.is_resolved:
+            params = params.with_study(
+                dt.date.fromisoformat(quality.study_start), dt.date.fromisoformat(quality.study_end)
+            )
+            print(f"study window from the log: [{quality.study_start}, {quality.study_end})")
     if args.command in ("run", "book"):
         run_chapters(params, paths, only=args.only, force=args.force)
     if args.command in ("build", "book"):

@@ -141,10 +141,23 @@ class DataParams(_Section):
 
     # "synthetic" for the embedded shop, or a path (CSV, CSV.gz, Parquet; relative to the project)
     source: str = "synthetic"
-    # a short name for the data shown in the book
-    label: str = "synthetic shop"
+    # a short name for the data shown in the book; "auto": the synthetic shop's preset, or
+    # the file's name (a profile naming its own log should say what it is)
+    label: str = "auto"
     synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
     mapping: MappingParams = Field(default_factory=MappingParams)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _label(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("label", "auto") == "auto":
+            source = str(raw.get("source", "synthetic"))
+            preset = (raw.get("synthetic") or {}).get("preset", SyntheticParams().preset)
+            name = (
+                f"synthetic shop ({preset} preset)" if source == "synthetic" else Path(source).name
+            )
+            raw = {**raw, "label": name}
+        return raw
 
     @property
     def is_synthetic(self) -> bool:
