@@ -267,6 +267,38 @@ def test_recommendation_words_follow_the_numbers() -> None:
     assert summary.recommendation({**numbers, "recommended_k": 0}).startswith("Do not run")
 
 
+def test_the_summary_says_what_it_can_when_only_the_models_applied() -> None:
+    models = {"churn_kept_lift_at_k": 2.345, "top_k": 0.2}
+    n = summary.summary_numbers({"06_models": models})
+    assert n == {"lift_at_k": 2.345, "top_k": 0.2}
+    text = summary.headline(n)
+    assert text.startswith("The churn model finds 2.35 times more churners than random")
+    assert "no revenue at risk" in text and "nan" not in text
+    assert summary.recommendation(n).startswith("No campaign is recommended")
+    full = summary.summary_numbers(
+        {
+            "06_models": models,
+            "10_priority": {"users_at_risk": 9, "revenue_at_risk": 120.0, "expected_churners": 7.2,
+                            "score_anchor": "2020-07-01", "users_scored": 40, "horizon_days": 30},
+            "12_targeting": {"recommended_k": 5, "expected_roi": 0.5, "recommended_share": 0.125,
+                             "expected_cost": 10.0, "uplift": 0.1},
+        }
+    )  # fmt: skip
+    table = summary.headline(full)
+    assert table.startswith("On 2020-07-01, the end of the analysed log, 40 users were active.")
+    assert "| **Expected ROI** of that campaign | 50% |" in table
+
+
+def test_value_is_unavailable_without_any_spend() -> None:
+    table = pd.DataFrame(
+        {"split": ["train", "train", "test"], "dormant": [0.0, 1.0, 0.0],
+         "spend_next": [0.0, 0.0, 3.0]}
+    )  # fmt: skip
+    assert "no prices" in priority.value_unavailable(table)
+    table.loc[0, "spend_next"] = 2.0
+    assert priority.value_unavailable(table) is None
+
+
 def test_rows_at_aligns_users_and_refuses_a_stale_priority_table() -> None:
     anchor = pd.Timestamp("2020-01-01")
     table = pd.DataFrame({"user_id": ["a", "b"], "anchor": [anchor] * 2, "x": [1, 2]})

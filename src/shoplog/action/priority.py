@@ -270,6 +270,22 @@ def check_value_model(
     return check
 
 
+def value_unavailable(table: pd.DataFrame) -> str | None:
+    """Why a customer's value cannot be learned from ``table`` (None when it can): the
+    training anchors' retained users must have spent something in the horizon."""
+    train = table["split"].eq("train") & table["dormant"].eq(0)
+    if table.loc[train, "spend_next"].sum() > 0:
+        return None
+    return (
+        "no retained user of the training anchors spent anything in the horizon after "
+        "them: the log has no prices (or no priced purchase), so the value of keeping a "
+        "customer cannot be learned, and the priority, the segments by value, the campaign "
+        "and the targeting list built on it are not computed. Map a price column with "
+        "data.mapping.columns.price to get them; the churn and purchase models above do not "
+        "need prices."
+    )
+
+
 def build_priority(
     table: pd.DataFrame,
     models_dir: str | Path,

@@ -12,8 +12,62 @@ SUMMARY_SOURCES = {
 }
 
 
+# the chapters the summary reads, and what each adds
+SUMMARY_CHAPTERS = ("06_models", "10_priority", "12_targeting")
+
+
+def summary_numbers(chapters: dict[str, dict]) -> dict:
+    """The numbers the summary quotes, from the glued values of the chapters that applied
+    (``chapters``: chapter name -> its glued values)."""
+    n: dict = {}
+    for key, (chapter, name) in SUMMARY_SOURCES.items():
+        if chapter in chapters:
+            n[key] = chapters[chapter][name]
+    if "06_models" in chapters:
+        n["top_k"] = chapters["06_models"]["top_k"]
+    if "10_priority" in chapters:
+        for key in ("expected_churners", "score_anchor", "users_scored", "horizon_days"):
+            n[key] = chapters["10_priority"][key]
+    if "12_targeting" in chapters:
+        for key in ("recommended_share", "expected_cost", "uplift"):
+            n[key] = chapters["12_targeting"][key]
+    return n
+
+
+def headline(n: dict) -> str:
+    """The summary's opening and its table of the numbers that matter, as far as the
+    chapters behind them applied to this log."""
+    if "recommended_k" not in n or "users_at_risk" not in n:
+        return (
+            f"The churn model finds {n['lift_at_k']:.2f} times more churners than random in "
+            f"its top {n['top_k']:.0%} of users (test anchors). The priority, segments and "
+            "targeting chapters did not apply to this log (their pages say why), so there is "
+            "no revenue at risk and no campaign to size."
+        )
+    return (
+        f"On {n['score_anchor']}, the end of the analysed log, {n['users_scored']:,} users were "
+        "active. The five numbers that matter:\n\n"
+        f"| In the next {n['horizon_days']} days | |\n|---|---|\n"
+        f"| **Users at risk** of going dormant | {n['users_at_risk']:,} |\n"
+        f"| **Expected revenue at risk** | {n['revenue_at_risk']:,.0f} |\n"
+        f"| **Model lift** in the top {n['top_k']:.0%} (against random, test anchors) | "
+        f"{n['lift_at_k']:.2f} x |\n"
+        f"| **Recommended list size** K | {n['recommended_k']:,} users |\n"
+        f"| **Expected ROI** of that campaign | {n['expected_roi']:.0%} |\n\n"
+        "Users at risk are those the churn model flags at its decision threshold; summing "
+        f"their probabilities, the models expect {n['expected_churners']:,.0f} of the active "
+        "users to go dormant."
+    )
+
+
 def recommendation(n: dict) -> str:
     """The summary's one-paragraph recommendation, worded from the glued numbers ``n``."""
+    if "recommended_k" not in n:
+        return (
+            "No campaign is recommended: without the value of a customer (see the priority "
+            "chapter) its cost cannot be weighed against what it saves. The churn model's "
+            "ranking can still order a contact list; size it by the budget."
+        )
     if n["recommended_k"] == 0:
         return (
             f"Do not run a retention campaign with the current assumptions: no list size "

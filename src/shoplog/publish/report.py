@@ -172,6 +172,15 @@ def require_models(models_dir: str | Path, dataset_path: str | Path, what: str) 
     return models_dir
 
 
+def require_artifact(path: str | Path, chapter: str, what: str) -> Path:
+    """``path``, or the chapter is skipped when the chapter that writes it did not apply."""
+    path = Path(path)
+    skip_chapter_unless(
+        path.exists(), f"the {chapter} chapter did not apply to this log, so there is no {what}."
+    )
+    return path
+
+
 def code_html(text: str) -> str:
     """Markdown `code` spans as HTML (table cells are HTML); everything else escaped."""
     import html
