@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.installed
 
-.PHONY: book test env sysdeps lint lock clean bench bench-features bench-journeys bench-models
+.PHONY: book test test-gallery env sysdeps lint lock clean bench bench-features bench-journeys bench-models
 
 book: env sysdeps  ## build the book on the embedded default data -> _build/html/index.html
 	$(BIN)/shoplog book --profile $(PROFILE)
@@ -39,6 +39,9 @@ lint: env
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 # Re-resolve requirements.in into the lock and regenerate environment.yml from it.
+test-gallery: env sysdeps  ## the book on every log of the test gallery (about 20 minutes)
+	$(BIN)/pytest tests/test_gallery.py --gallery
+
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip

@@ -134,3 +134,22 @@ def write_tiny_chapter(path: Path, extra_code: str = "") -> None:
         'glue("end", study_end_date, display=False)\n' + extra_code,
         "Rows: {glue:text}`n_rows:,`, end {glue:text}`end`.",
     )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--gallery",
+        action="store_true",
+        help="also build the book on every log of the gallery (about 20 minutes)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Gallery books marked ``gallery`` run with --gallery (make test-gallery) only: the
+    whole gallery would not fit CI's time; the cheap logs run in every test run."""
+    if config.getoption("--gallery"):
+        return
+    skip = pytest.mark.skip(reason="a full gallery book: run with --gallery (make test-gallery)")
+    for item in items:
+        if "gallery" in item.keywords:
+            item.add_marker(skip)

@@ -40,7 +40,7 @@ DROP_REASONS = {
     "return_line": "Quantity of zero or less (a return or cancellation line)",
     "cancelled_purchase": "Purchase line netted against a later cancellation of it",
     "incomplete_row": "Missing time, user or event type",
-    "invalid_price": "Price not a finite number (NaN or infinity)",
+    "invalid_price": "Price is not a number or is infinite",
     "before_study_window": "Before the study window",
     "after_study_window": "After the study window",
     "duplicate_row": "Exact duplicate of another row (every column of the file)",

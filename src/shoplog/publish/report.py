@@ -62,11 +62,16 @@ def share_text(value: float) -> str:
     return f"{value:.3%}" if abs(value) < 0.01 else f"{value:.2%}"
 
 
+MISSING = "—"
+
+
 def styled(df: pd.DataFrame, formats: dict[str, Any]) -> Any:
-    """A table for the book: no index, numbers right-aligned with room between columns."""
+    """A table for the book: no index, numbers right-aligned with room between columns, and
+    a missing value shown as a dash (never 'nan')."""
     numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
     return (
-        df.style.format(formats)
+        df.style.format(na_rep=MISSING)
+        .format(formats, na_rep=MISSING)
         .hide(axis="index")
         .set_properties(subset=numeric, **{"text-align": "right"})
         .set_table_styles([{"selector": "th, td", "props": "padding: 0.2em 0.9em;"}])

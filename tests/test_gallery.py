@@ -1,0 +1,96 @@
+"""The book on logs unlike the default, from a mapping alone: it builds, and says true things.
+
+The cheap logs (short, views only) run in every test run; the long ones run with
+``--gallery`` (``make test-gallery``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from gallery import GALLERY, GalleryLog, shop_events
+
+from shoplog import cli
+from shoplog.config.paths import ProjectPaths
+from shoplog.events.ingest import QualityReport
+from shoplog.publish.report import load_glued
+
+pytestmark = pytest.mark.e2e
+CHEAP = {"two_hours", "nine_days", "views"}
+# what no page may print: values that mean a computation went wrong
+BROKEN = re.compile(r"\b(nan|NaN|inf|NaT|0ns)\b")
+
+
+def _build(log: GalleryLog, tmp: Path) -> ProjectPaths:
+    source = log.write(shop_events(tmp), tmp)
+    paths = ProjectPaths.create(tmp / "data", tmp / "build")
+    args = ["book", "--profile", "ci", "--set", "study.start_date=auto"]
+    args += ["--set", "study.end_date=auto"]
+    for override in log.overrides(source):
+        args += ["--set", override]
+    args += ["--data-dir", str(paths.data_dir), "--build-dir", str(paths.build_dir)]
+    assert cli.main(args) == 0, log.name
+    return paths
+
+
+def _pages(paths: ProjectPaths) -> dict[str, str]:
+    """Each chapter's visible text (scripts and styles removed: plotly's code says NaN)."""
+    pages = {}
+    for path in sorted((paths.html_dir / "notebooks").glob("*.html")):
+        html = re.sub(r"<(script|style)\b.*?</\1>", " ", path.read_text(), flags=re.S)
+        pages[path.stem] = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    return pages
+
+
+def _params(log: GalleryLog) -> list:
+    marks = [] if log.name in CHEAP else [pytest.mark.gallery]
+    return pytest.param(log, id=log.name, marks=marks)
+
+
+@pytest.mark.parametrize("log", [_params(g) for g in GALLERY])
+def test_the_book_builds_and_its_pages_are_true(log: GalleryLog, tmp_path: Path) -> None:
+    paths = _build(log, tmp_path)
+    pages = _pages(paths)
+    quality = QualityReport.from_json(paths.quality_path)
+    events = pd.read_parquet(paths.events_path)
+    # no page prints a broken value
+    for name, text in pages.items():
+        assert not BROKEN.search(text), (log.name, name, BROKEN.search(text))
+    # the Data page names the log by its file, counts its users, and says what it records
+    data = pages["01_data"]
+    assert "synthetic shop" not in data
+    assert events["user_id"].nunique() == quality.users
+    glued = load_glued(paths.glued_path("01_data"))
+    assert glued["n_users"] == quality.users
+    assert quality.time_resolution in ("second", "minute", "hour", "day")
+    assert {"second": "to the second", "minute": "to the minute", "hour": "to the hour only",
+            "day": "to the day only"}[quality.time_resolution] in data  # fmt: skip
+    # every row read is kept or dropped for a reason
+    assert quality.rows_read == quality.rows_kept + sum(quality.drops.values())
+    _specific(log.name, pages, quality)
+
+
+def _specific(name: str, pages: dict[str, str], quality: QualityReport) -> None:
+    """What each log must make the book say."""
+    if name == "views":
+        assert quality.time_resolution == "day" and quality.drops["incomplete_row"] > 0
+        assert "no view -> cart funnel" in pages["02_explore"]
+    if name == "hourly":
+        assert quality.time_resolution == "hour"
+    if name == "stray":
+        assert len(quality.set_aside) == 1 and quality.set_aside[0]["rows"] == 1
+        assert "set aside as stray dates" in pages["01_data"]
+    if name == "invoices":
+        assert quality.drops["cancelled_purchase"] > 0 and quality.source_format == "excel"
+    if name in ("taobao", "no_prices"):
+        assert "the log has no prices" in pages["10_priority"]
+        assert "no revenue at risk" in pages["13_summary"]
+    if name == "taobao":
+        assert "The log has no brands" in pages["02_explore"]
+        assert quality.time_unit == "s"
+    if name in ("two_hours", "nine_days"):
+        # the models cannot apply; the pages say so instead of showing empty sections
+        assert "This chapter does not apply to this log" in pages["06_models"]
