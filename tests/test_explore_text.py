@@ -47,3 +47,26 @@ def test_group_sentences_without_brands_or_categories() -> None:
     assert eda.group_conversion_sentence(one) == (
         "The one category with views, a, converts 10.00% of them."
     )
+
+
+def test_the_label_paragraph_fits_a_log_without_purchases() -> None:
+    from shoplog.dataset import audit
+
+    anchors = pd.to_datetime(["2020-01-01", "2020-01-08", "2020-01-15"])
+    table = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "a", "b", "a", "b"],
+            "anchor": anchors.repeat(2),
+            "split": ["train"] * 4 + ["test"] * 2,
+            "dormant": [1.0, 0.0, 0.0, 0.0, 1.0, 1.0],
+            "purchase": 0.0,
+            "repurchase_churn": float("nan"),
+        }
+    )
+    text = audit.label_summary(table, 30)
+    assert text == (
+        "In training, 25.0% of scored users go dormant in the next 30 days (100.0% in test); no "
+        "scored user buys in the horizon of a training anchor. No training row has a recent "
+        "purchase, so the repurchase-gap label is empty. Across anchors the dormant rate ranges "
+        "from 0.0% to 100.0%."
+    )

@@ -36,6 +36,37 @@ def label_rates(table: pd.DataFrame) -> pd.DataFrame:
     return rates.reset_index().sort_values("anchor").reset_index(drop=True)
 
 
+def label_summary(table: pd.DataFrame, horizon_days: int) -> str:
+    """The paragraph on label rates, worded for what this log's labels hold (a log without
+    purchases has no buyers and no repurchase label to report)."""
+    train = table[table["split"] == "train"]
+    test = table[table["split"] == "test"]
+    rates = label_rates(table)
+    text = (
+        f"In training, {train['dormant'].mean():.1%} of scored users go dormant in the next "
+        f"{horizon_days} days ({test['dormant'].mean():.1%} in test)"
+    )
+    if train["purchase"].sum() > 0:
+        text += f" and {train['purchase'].mean():.1%} buy ({test['purchase'].mean():.1%} in test)."
+    else:
+        text += "; no scored user buys in the horizon of a training anchor."
+    eligible = train["repurchase_churn"].notna()
+    if eligible.any():
+        text += (
+            f" The repurchase-gap label applies to {eligible.mean():.1%} of training rows "
+            f"(recent buyers); of those, {train['repurchase_churn'].mean():.1%} do not buy "
+            "again in time."
+        )
+    else:
+        text += " No training row has a recent purchase, so the repurchase-gap label is empty."
+    if len(rates) > 1:
+        text += (
+            f" Across anchors the dormant rate ranges from {rates['dormant'].min():.1%} to "
+            f"{rates['dormant'].max():.1%}."
+        )
+    return text
+
+
 def association(table: pd.DataFrame, names: list[str], label: str = "dormant") -> pd.DataFrame:
     """Univariate ROC-AUC of each feature for ``label`` on the rows given (rank-based).
 
