@@ -70,3 +70,12 @@ def test_the_label_paragraph_fits_a_log_without_purchases() -> None:
         "purchase, so the repurchase-gap label is empty. Across anchors the dormant rate ranges "
         "from 0.0% to 100.0%."
     )
+
+
+def test_sections_that_need_finer_times_say_why_they_are_not_shown() -> None:
+    assert eda.too_coarse("second", "minute", "x") is None
+    assert eda.too_coarse("hour", "hour", "x") is None
+    assert eda.too_coarse("day", "hour", "activity by hour of the day") == (
+        "Times in this log are recorded to the day only, so activity by hour of the day "
+        "cannot be measured and is not shown."
+    )

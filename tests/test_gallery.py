@@ -7,6 +7,7 @@ The cheap logs (short, views only) run in every test run; the long ones run with
 from __future__ import annotations
 
 import re
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +42,8 @@ def _pages(paths: ProjectPaths) -> dict[str, str]:
     pages = {}
     for path in sorted((paths.html_dir / "notebooks").glob("*.html")):
         html = re.sub(r"<(script|style)\b.*?</\1>", " ", path.read_text(), flags=re.S)
-        pages[path.stem] = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+        pages[path.stem] = unescape(text)
     return pages
 
 

@@ -105,6 +105,20 @@ def volume_change(totals: pd.Series, per: str) -> str:
     )
 
 
+RESOLUTIONS = ("second", "minute", "hour", "day")
+
+
+def too_coarse(resolution: str, needed: str, what: str) -> str | None:
+    """Why ``what`` is not shown when times are recorded more coarsely than ``needed``
+    (None when they are fine enough): one sentence for the page."""
+    if RESOLUTIONS.index(resolution) <= RESOLUTIONS.index(needed):
+        return None
+    return (
+        f"Times in this log are recorded to the {resolution} only, so {what} cannot be "
+        "measured and is not shown."
+    )
+
+
 def group_conversion_sentence(by_category: pd.DataFrame | None) -> str:
     """Which of the top categories converts best and worst (empty without categories)."""
     if by_category is None or by_category["purchase / view"].dropna().empty:
