@@ -92,7 +92,7 @@ def _hourly_overrides(path: Path) -> list[str]:
     return [
         f"data.source={path}",
         "data.mapping.columns={product_id: item_id, event_type: action, event_time: time}",
-        "data.mapping.time_format=%Y%m%d%H",
+        "data.mapping.time_format='%Y%m%d%H'",  # quoted: YAML reads a leading % as a directive
         "data.mapping.event_types={'0': view, '1': cart, '2': remove_from_cart, '3': purchase}",
         # whole-hour times repeat: two views of one product in an hour are two events
         "data.mapping.duplicates=keep",

@@ -79,3 +79,21 @@ def test_sections_that_need_finer_times_say_why_they_are_not_shown() -> None:
         "Times in this log are recorded to the day only, so activity by hour of the day "
         "cannot be measured and is not shown."
     )
+
+
+def test_the_event_types_caption_names_only_the_bars_there_are() -> None:
+    one = pd.DataFrame({"event_type": ["view"], "events": [30874]})
+    assert (
+        eda.event_types_caption(one)
+        == "*Figure: the log holds one event type, view (30,874 events).*"
+    )
+    shop = pd.DataFrame({"event_type": ["view", "cart", "purchase"], "events": [1000, 90, 20]})
+    assert eda.event_types_caption(shop) == (
+        "*Figure: how many events of each type the log holds, on a logarithmic axis, because "
+        "the most common type outnumbers the rarest by an order of magnitude or more. Compare "
+        "the cart and purchase bars with the view bar to see how steeply the funnel narrows.*"
+    )
+    buys = pd.DataFrame({"event_type": ["purchase", "remove_from_cart"], "events": [50, 9]})
+    assert eda.event_types_caption(buys) == (
+        "*Figure: how many events of each type the log holds, on a logarithmic axis.*"
+    )

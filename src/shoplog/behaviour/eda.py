@@ -105,6 +105,27 @@ def volume_change(totals: pd.Series, per: str) -> str:
     )
 
 
+def event_types_caption(by_type: pd.DataFrame) -> str:
+    """The caption of the events-by-type bars, true for the types this log has."""
+    counts = dict(zip(by_type["event_type"], by_type["events"], strict=True))
+    if len(counts) == 1:
+        ((kind, n),) = counts.items()
+        return f"*Figure: the log holds one event type, {kind} ({n:,} events).*"
+    text = "*Figure: how many events of each type the log holds, on a logarithmic axis"
+    if max(counts.values()) >= 10 * max(min(counts.values()), 1):
+        text += (
+            ", because the most common type outnumbers the rarest by an order of magnitude or more"
+        )
+    text += "."
+    later = [t for t in ("cart", "purchase") if t in counts]
+    if "view" in counts and later:
+        text += (
+            f" Compare the {' and '.join(later)} bar{'s' if len(later) > 1 else ''} with the "
+            "view bar to see how steeply the funnel narrows."
+        )
+    return text + "*"
+
+
 RESOLUTIONS = ("second", "minute", "hour", "day")
 
 
