@@ -308,3 +308,16 @@ def test_rows_at_aligns_users_and_refuses_a_stale_priority_table() -> None:
     stale = scored.assign(user_id=["a", "c"])
     with pytest.raises(ValueError, match=r"priority\.parquet: the users at"):
         priority.rows_at(table, stale, anchor, "priority.parquet")
+
+
+def test_the_risk_gap_sentence_weights_users_and_says_when_it_cannot() -> None:
+    profile = pd.DataFrame(
+        {"Users": [30, 10, 0], "Predicted risk": [0.5, 0.2, 0.9],
+         "Observed churn (test anchor)": [0.4, 0.4, float("nan")]}
+    )  # fmt: skip
+    # (30 x 0.1 + 10 x 0.2) / 40 = 12.5%
+    assert segments.risk_gap_sentence(profile).startswith(
+        "Predicted risk and observed churn differ by 12.5% points"
+    )
+    profile["Observed churn (test anchor)"] = float("nan")
+    assert segments.risk_gap_sentence(profile).startswith("No segment has users at the test")

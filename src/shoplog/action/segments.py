@@ -278,6 +278,24 @@ class SegmentRun:
     test_anchor: pd.Timestamp
 
 
+def risk_gap_sentence(profile: pd.DataFrame) -> str:
+    """How far each segment's predicted risk is from its observed churn, averaged over
+    users, as a sentence; says so when no segment has an observed rate to compare."""
+    both = profile.dropna(subset=["Predicted risk", "Observed churn (test anchor)"])
+    both = both[both["Users"] > 0]
+    if both.empty:
+        return (
+            "No segment has users at the test anchor with an observed outcome, so predicted "
+            "risk is not checked against observed churn here."
+        )
+    gap = (both["Predicted risk"] - both["Observed churn (test anchor)"]).abs()
+    mean = float(np.average(gap, weights=both["Users"]))
+    return (
+        f"Predicted risk and observed churn differ by {mean:.1%} points on average over users "
+        "(they are measured at two anchors, and small segments are noisy)."
+    )
+
+
 def build_segments(
     table: pd.DataFrame,
     priority_scores: pd.DataFrame,
