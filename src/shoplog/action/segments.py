@@ -387,6 +387,9 @@ def profile(con, events, run: SegmentRun, column: str, top_n: int) -> pd.DataFra
             "In priority group": g["priority_group"].mean(),
         }
     )
+    # a segment seen only at the test anchor has no users now (not a missing count)
+    out["Users"] = out["Users"].fillna(0).astype("int64")
+    out["Share"] = out["Share"].fillna(0.0)
     members = pd.DataFrame(
         {"user_id": now["user_id"].astype(str), "segment": now[column].astype(str)}
     )
