@@ -1,5 +1,8 @@
 """Who the users are: RFM segments (one quantile rule, shared with exploration) and
 k-means behaviour clusters with readable names.
+
+Size: the RFM rule, the clusters and the profile both are read through share the saved
+clustering card; at about 400 lines they stay one module.
 """
 
 from __future__ import annotations

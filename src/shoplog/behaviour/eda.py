@@ -1,4 +1,9 @@
-"""Exploratory summaries computed in the engine; each returns a small pandas table."""
+"""Exploratory summaries computed in the engine; each returns a small pandas table.
+
+Size: the summaries share the engine's session and category helpers, and the sentences
+the Data and Explore pages quote sit next to the numbers they word, so both change
+together (a split would separate a number from the text that must stay true to it).
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ lines, rows outside the study window, exact duplicates, events mapped to
 ``drop``, NaN or infinite prices) are dropped and counted by reason in the
 data-quality report, with the users lost entirely, the times' resolution and zone.
 
-Reading the file is :mod:`shoplog.events.reading`; turning its columns into the
+Size: the report, its sentences and the drop steps share the staged table's columns; the
+reading and the column mapping are already apart. Reading the file is
+:mod:`shoplog.events.reading`; turning its columns into the
 canonical ones is :mod:`shoplog.events.columns`.
 """
 
