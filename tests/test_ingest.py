@@ -729,3 +729,15 @@ def test_an_empty_window_names_the_logs_own_span(tmp_path: Path) -> None:
         IngestError, match=r"usable rows run from 2021-03-01 10:00:00 to 2021-03-02"
     ):
         ingest(make_params(src), ProjectPaths(data_dir=tmp_path / "d"))
+
+
+def test_a_workbook_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    # pandas would rename the second 'user' to 'user.1'; the header as written is checked
+    src = write_xlsx(
+        tmp_path / "twice.xlsx",
+        ["when", "user", "user"],
+        [[dt.datetime(2019, 10, 1, 8, 0), "a", "b"]],
+    )
+    with pytest.raises(IngestError, match=r"names \['user'\] more than once"):
+        _stored(tmp_path, src, columns={"event_time": "when", "user_id": "user"},
+                event_type="view")  # fmt: skip

@@ -11,6 +11,8 @@ from __future__ import annotations
 CANONICAL_EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 # The steps a session's funnel counts (remove_from_cart is a leak, not a step).
 FUNNEL_STEPS = ("view", "cart", "purchase")
+# how finely a log records times, finest first
+TIME_RESOLUTIONS = ("second", "minute", "hour", "day")
 # Plural names of the event types, as feature names use them (views_30d, ...).
 EVENT_SHORT = {
     "view": "views",

@@ -14,7 +14,12 @@ import pandas as pd
 
 from shoplog.events.engine import exact_sum, micros_between, seconds_between
 from shoplog.events.sessions import session_numbers
-from shoplog.schema import CANONICAL_COLUMNS, CANONICAL_EVENT_TYPES, FUNNEL_STEPS
+from shoplog.schema import (
+    CANONICAL_COLUMNS,
+    CANONICAL_EVENT_TYPES,
+    FUNNEL_STEPS,
+    TIME_RESOLUTIONS,
+)
 
 
 def overview(events: ir.Table) -> dict[str, object]:
@@ -66,8 +71,7 @@ def activity_over_time(events: ir.Table, unit: str = "D") -> pd.DataFrame:
 
 
 UNIT_LENGTH = {"h": pd.Timedelta(hours=1), "D": pd.Timedelta(days=1)}
-# finer resolutions than a unit: only these can leave a bucket partly covered
-FINER = {"h": ("second", "minute"), "D": ("second", "minute", "hour")}
+UNIT_RESOLUTION = {"h": "hour", "D": "day"}
 
 
 def whole_periods(
@@ -76,7 +80,9 @@ def whole_periods(
     """``totals`` per period without a first or last period the log covers only in part
     (it starts late in it, or ends early), so that no comparison reads a partial period as
     a drop. Times recorded no finer than the period cannot leave one partial."""
-    if resolution not in FINER[unit] or totals.empty:
+    # only times finer than the period can leave one partly covered
+    finer = TIME_RESOLUTIONS.index(resolution) < TIME_RESOLUTIONS.index(UNIT_RESOLUTION[unit])
+    if not finer or totals.empty:
         return totals
     length = UNIT_LENGTH[unit]
     tolerance = length / 10
@@ -131,13 +137,10 @@ def event_types_caption(by_type: pd.DataFrame) -> str:
     return text + "*"
 
 
-RESOLUTIONS = ("second", "minute", "hour", "day")
-
-
 def too_coarse(resolution: str, needed: str, what: str) -> str | None:
     """Why ``what`` is not shown when times are recorded more coarsely than ``needed``
     (None when they are fine enough): one sentence for the page."""
-    if RESOLUTIONS.index(resolution) <= RESOLUTIONS.index(needed):
+    if TIME_RESOLUTIONS.index(resolution) <= TIME_RESOLUTIONS.index(needed):
         return None
     return (
         f"Times in this log are recorded to the {resolution} only, so {what} cannot be "

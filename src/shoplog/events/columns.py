@@ -27,8 +27,15 @@ EPOCH_MICROS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 _ZONED = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([+-][0-9]{2}(:?[0-9]{2})?|Z|UTC)$"
 
 
+FLOAT_TYPES = ("DOUBLE", "FLOAT", "DECIMAL", "REAL")
+
+
+def _is_float(dtype: str) -> bool:
+    return any(t in dtype.upper() for t in FLOAT_TYPES)
+
+
 def _is_numeric(dtype: str) -> bool:
-    return any(t in dtype.upper() for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
+    return "INT" in dtype.upper() or _is_float(dtype)
 
 
 def epoch_unit_of(magnitude: float) -> str:
@@ -117,7 +124,6 @@ def _text(col: str, mapping: MappingParams) -> str:
     return _na(f"NULLIF(trim(CAST({sql_ident(col)} AS VARCHAR)), '')", mapping)
 
 
-FLOAT_TYPES = ("DOUBLE", "FLOAT", "DECIMAL", "REAL")
 # the largest integer a double holds exactly
 EXACT_FLOAT = 2**53
 
@@ -125,7 +131,7 @@ EXACT_FLOAT = 2**53
 def _id_text(col: str, dtype: str, mapping: MappingParams) -> str:
     """Identifiers as text. Whole-number floats lose their '.0' so ids match across files;
     other floats keep every digit (never rounded: that would merge users)."""
-    if any(t in dtype.upper() for t in FLOAT_TYPES):
+    if _is_float(dtype):
         c = sql_ident(col)
         return (
             f"CASE WHEN {c} = floor({c}) AND abs({c}) < {EXACT_FLOAT} "
@@ -141,7 +147,7 @@ def refuse_inexact_ids(
     products may already share one number, which no reader can undo."""
     for name in ("user_id", "product_id", "category_id", "user_session"):
         col = found.get(name)
-        if col is None or not any(t in types[col].upper() for t in FLOAT_TYPES):
+        if col is None or not _is_float(types[col]):
             continue
         c = sql_ident(col)
         n, example = run_sql(

@@ -48,7 +48,7 @@ from shoplog.events.reading import (
 from shoplog.events.sessions import derive_sessions
 from shoplog.events.window import study_window
 from shoplog.files import CorruptFileError, atomic_write_json, file_sha256, read_json
-from shoplog.schema import CANONICAL_NAMES, DROP_REASONS
+from shoplog.schema import CANONICAL_NAMES, DROP_REASONS, TIME_RESOLUTIONS
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -243,10 +243,10 @@ def time_resolution(con: DuckDBBackend, table: str, zone: str = "UTC", where: st
         f"SELECT avg((second({t}) > 0 OR microsecond({t}) % 1000000 > 0)::INT), "
         f"avg((minute({t}) > 0)::INT), avg((hour({t}) > 0)::INT) FROM {table} WHERE {where}",
     )[0]
-    for unit, share in zip(("second", "minute", "hour"), shares, strict=True):
+    for unit, share in zip(TIME_RESOLUTIONS[:-1], shares, strict=True):
         if share is not None and share > RESOLUTION_SHARE:
             return unit
-    return "day"
+    return TIME_RESOLUTIONS[-1]
 
 
 def _net_cancellations(con: DuckDBBackend, complete: str) -> int:

@@ -121,10 +121,15 @@ def _stage_excel(con: DuckDBBackend, path: Path, mapping: MappingParams) -> None
             f"{path}: could not be read as an Excel workbook ({exc}). Check "
             "data.mapping.sheet (a sheet name, or 0 for the first)."
         ) from exc
+    if mapping.header:
+        # pandas renames a repeated header name ('a', 'a.1'): check the header row as written
+        header = pd.read_excel(
+            path, sheet_name=mapping.sheet, engine="calamine", header=None, nrows=1
+        )
+        refuse_repeated_names(path, [str(v).strip() for v in header.iloc[0]] if len(header) else [])
+    else:
+        refuse_repeated_names(path, list(mapping.names or []))
     frame.columns = [str(c) for c in frame.columns]
-    repeated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
-    if repeated:
-        raise IngestError(f"{path}: the header names {repeated} more than once.")
     text = pd.DataFrame({c: _cell_text(frame[c]) for c in frame.columns})
     con.con.register("excel_sheet", text)
     run_sql(con, "CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM excel_sheet")
@@ -189,7 +194,12 @@ def _refuse_repeated_header(con: DuckDBBackend, path: Path, options: list[str]) 
         )
     except Exception:  # unreadable: the full read below reports it with the reader's words
         return
-    names = [str(v).strip() for v in first[0]] if first else []
+    refuse_repeated_names(path, [str(v).strip() for v in first[0]] if first else [])
+
+
+def refuse_repeated_names(path: Path, names: list[str]) -> None:
+    """Column names given twice (in a header or ``mapping.names``) are refused, naming them:
+    a reader would rename or drop one silently."""
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise IngestError(
@@ -252,8 +262,7 @@ def _stage_whitespace(con: DuckDBBackend, path: Path, mapping: MappingParams) ->
         names, body = list(mapping.names or []), "true"
     if not names:
         raise IngestError(f"{path}: the file is empty. Point data.source at the exported log.")
-    if len(set(names)) != len(names):
-        raise IngestError(f"{path}: repeated column names in the header {names}")
+    refuse_repeated_names(path, names)
     n = len(names)
     run_sql(
         con,
