@@ -191,6 +191,7 @@ GALLERY = (
     GalleryLog("invoices", "invoice lines in .xlsx with cancellations", _invoices,
                _invoice_overrides),
     GalleryLog("nine_days", "nine days of the shop", _span(9), _csv_overrides),
+    GalleryLog("seven_weeks", "seven weeks of the shop", _span(49), _csv_overrides),
     GalleryLog("two_hours", "two hours of the shop", _span(2 / 24), _csv_overrides),
     GalleryLog("stray", "one stray row 74 days early", _stray, _csv_overrides),
     GalleryLog("no_prices", "the shop without prices", _no_prices, _csv_overrides),

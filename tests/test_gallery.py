@@ -47,6 +47,11 @@ def _pages(paths: ProjectPaths) -> dict[str, str]:
     return pages
 
 
+def _intro(paths: ProjectPaths) -> str:
+    html = (paths.html_dir / "book" / "intro.html").read_text()
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
+
+
 def _params(log: GalleryLog) -> list:
     marks = [] if log.name in CHEAP else [pytest.mark.gallery]
     return pytest.param(log, id=log.name, marks=marks)
@@ -70,6 +75,10 @@ def test_the_book_builds_and_its_pages_are_true(log: GalleryLog, tmp_path: Path)
     assert quality.time_resolution in ("second", "minute", "hour", "day")
     assert {"second": "to the second", "minute": "to the minute", "hour": "to the hour only",
             "day": "to the day only"}[quality.time_resolution] in data  # fmt: skip
+    # the intro and the Data page say which questions the log can answer, the same way
+    asked = re.search(r"What this log can answer (.*?) Column dictionary", data)
+    assert asked is not None and asked.group(1).count("Yes") + asked.group(1).count("No") >= 5
+    assert load_glued(paths.glued_path("01_data"))["questions_sentence"] in _intro(paths)
     # every row read is kept or dropped for a reason
     assert quality.rows_read == quality.rows_kept + sum(quality.drops.values())
     _specific(log.name, pages, quality)
@@ -93,6 +102,17 @@ def _specific(name: str, pages: dict[str, str], quality: QualityReport) -> None:
     if name == "taobao":
         assert "The log has no brands" in pages["02_explore"]
         assert quality.time_unit == "s"
+    if name in ("taobao", "no_prices", "views"):
+        assert "What customers spend and are worth: No" in pages["01_data"]
+    if name == "views":
+        assert "Who will buy in the next 14 days: No" in pages["01_data"]
     if name in ("two_hours", "nine_days"):
         # the models cannot apply; the pages say so instead of showing empty sections
         assert "This chapter does not apply to this log" in pages["06_models"]
+        assert "Who will be dormant in the next 14 days: No" in pages["01_data"]
+        assert "needs about 28 days: use a longer log" in pages["01_data"]
+    if name == "seven_weeks":
+        # too short for the profile's plan: auto fits a smaller one, says so, and models
+        assert "anchors.fit: auto chose the closest plan" in pages["05_features"]
+        assert "chosen by anchors.fit: auto" in pages["01_data"]
+        assert "This chapter does not apply to this log" not in pages["06_models"]

@@ -56,6 +56,23 @@ def test_a_split_without_both_outcomes_is_refused_with_the_reason(tmp_path) -> N
     table.loc[table["split"].eq("validation"), "purchase"] = 0.0
     reason = tasks.unfit_reason(table)
     assert reason is not None and "validation" in reason and "purchase" in reason
-    with pytest.raises(ValueError, match="not both outcomes"):
+    with pytest.raises(ValueError, match=r"0 buyer and [0-9,]+ non-buyer rows"):
         tasks.train_and_save(table, SETTINGS, 3, 0.2, FEATURE_SETTINGS, tmp_path)
     assert tasks.unfit_reason(two_task_table()) is None
+
+
+def test_metrics_are_withheld_when_a_split_has_too_few_of_one_outcome() -> None:
+    """A test split with a handful of buyers gets no PR-AUC: the reason names the split,
+    the counts and the parameter."""
+    table = two_task_table()
+    test = table.index[table["split"].eq("test")]
+    buyers = table.loc[test, "purchase"].eq(1)
+    keep = buyers[buyers].index[:5]
+    table.loc[test, "purchase"] = 0.0
+    table.loc[keep, "purchase"] = 1.0
+    assert tasks.unfit_reason(table, 1) is None
+    assert tasks.unfit_reason(table, 5) is None
+    reason = tasks.unfit_reason(table, 6)
+    assert reason is not None
+    assert reason.startswith("the test anchors have 5 buyer and ")
+    assert "at least 6 of each (models.min_class_count)" in reason

@@ -21,9 +21,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from shoplog.config.params import ParamsError, load_params
+from shoplog.config.params import Params, ParamsError, load_params
 from shoplog.config.paths import ProjectPaths
-from shoplog.events.ingest import IngestError
+from shoplog.events.ingest import IngestError, QualityReport
 from shoplog.files import CorruptFileError, describe_os_error, probe_writable
 from shoplog.modeling.artifacts import ModelArtifactError
 from shoplog.modeling.scoring import ScoringError
@@ -186,12 +186,29 @@ def _dispatch(args: argparse.Namespace) -> int:
                 dt.date.fromisoformat(quality.study_start), dt.date.fromisoformat(quality.study_end)
             )
             print(f"study window from the log: [{quality.study_start}, {quality.study_end})")
+        params = _fit_anchors(params, quality)
     if args.command in ("run", "book"):
         run_chapters(params, paths, only=args.only, force=args.force)
     if args.command in ("build", "book"):
         last_complete = getattr(args, "last_complete", False)
         build_book(paths, params.book.extra_chapters, last_complete=last_complete)
     return 0
+
+
+def _fit_anchors(params: Params, quality: QualityReport) -> Params:
+    """The profile with ``anchors.fit: auto`` applied to the ingested log's span."""
+    from shoplog.dataset import fit
+
+    if quality.first_event is None or quality.last_event is None:
+        return params
+    fitted = fit.resolve_anchors(
+        params,
+        dt.datetime.fromisoformat(quality.first_event),
+        dt.datetime.fromisoformat(quality.last_event),
+    )
+    if fitted.anchors.asked != params.anchors.asked:
+        print(f"anchor plan fitted to the log: {fit.changes(fitted)}")
+    return fitted
 
 
 def _anchor_and_out(args: argparse.Namespace) -> dt.date:

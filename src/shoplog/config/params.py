@@ -197,9 +197,27 @@ class SessionParams(_Section):
     gap_minutes: float = Field(default=30, gt=0)
 
 
-class AnchorParams(_Section):
-    """When users are scored and how far features and labels look."""
+FIT_KEYS = (
+    "anchors.horizon_days",
+    "anchors.repurchase_gap_days",
+    "anchors.warmup_days",
+    "anchors.spacing_days",
+    "splits.test_anchors",
+    "splits.validation_anchors",
+)
 
+
+class AnchorParams(_Section):
+    """When users are scored and how far features and labels look.
+
+    With ``fit: auto`` (the default) a log too short for these values gets the closest
+    plan that fits it (see :mod:`shoplog.dataset.fit`); the run records the values it
+    changed in ``asked``, so the book can say what it chose instead of what.
+    """
+
+    fit: Literal["auto", "fixed"] = AUTO
+    # filled by the run, never by hand: the profile's values that ``fit: auto`` replaced
+    asked: dict[str, int | None] = Field(default_factory=dict)
     spacing_days: int = Field(default=7, gt=0)
     lookback_days: int = Field(default=90, gt=0)
     horizon_days: int = Field(default=30, gt=0)
@@ -350,6 +368,9 @@ class ModelParams(_Section):
     timeout_seconds: float | None = Field(default=900, gt=0)
     # how the chosen models' probabilities are calibrated on validation
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
+    # fewest positives and negatives a split needs for its metrics to be reported: with
+    # fewer, a PR-AUC and its interval are noise, so the task is not modelled (and why said)
+    min_class_count: int = Field(default=30, ge=1)
 
 
 class ExplainParams(_Section):
@@ -463,6 +484,14 @@ class Params(_Section):
     book: BookParams = Field(default_factory=BookParams)
     engine: EngineParams = Field(default_factory=EngineParams)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _anchors_shorthand(cls, raw: Any) -> Any:
+        """``anchors: auto`` (or ``fixed``) is short for ``anchors: {fit: auto}``."""
+        if isinstance(raw, dict) and raw.get("anchors") in (AUTO, "fixed"):
+            raw = {**raw, "anchors": {"fit": raw["anchors"]}}
+        return raw
+
     @model_validator(mode="after")
     def _consistent_windows(self) -> Params:
         horizon = self.anchors.horizon_days
@@ -488,6 +517,21 @@ class Params(_Section):
             end_date=end if self.study.end_date == AUTO else self.study.end_date,
         )
         return self.model_copy(update={"study": study})
+
+    def with_anchor_plan(self, values: dict[str, int | None]) -> Params:
+        """This profile with ``values`` (dotted keys of :data:`FIT_KEYS`) replacing its own;
+        the replaced values are recorded in ``anchors.asked``."""
+        raw = self.model_dump(mode="json")
+        asked: dict[str, int | None] = {}
+        for key, value in values.items():
+            if key not in FIT_KEYS:
+                raise ValueError(f"{key} is not a key an anchor plan sets; keys: {FIT_KEYS}")
+            section, name = key.split(".")
+            if raw[section][name] != value:
+                asked[key] = raw[section][name]
+                raw[section][name] = value
+        raw["anchors"]["asked"] = {**asked, **self.anchors.asked}
+        return validate_params(raw, origin="the fitted anchor plan")
 
     @property
     def embargo_days(self) -> int:

@@ -94,17 +94,28 @@ def run_task(
     )
 
 
-def unfit_reason(table: pd.DataFrame) -> str | None:
+def unfit_reason(table: pd.DataFrame, min_class_count: int = 1) -> str | None:
     """Why the tasks cannot be fitted and judged on ``table`` (None when they can): every
-    split needs labelled rows of both outcomes for every task."""
+    split needs at least ``min_class_count`` labelled rows of each outcome for every task,
+    since a PR-AUC over a handful of positives is noise however narrow it looks."""
+    names = {"churn": ("dormant", "active"), "purchase": ("buyer", "non-buyer")}
     for task, label in TASKS.items():
         for split in models.SPLITS:
             values = table.loc[table["split"].eq(split), label].dropna()
-            if values.nunique() != 2:
+            positives = int(values.sum())
+            fewest = min(positives, len(values) - positives)
+            if fewest < min_class_count:
+                yes, no = names[task]
+                need = (
+                    "both outcomes"
+                    if min_class_count == 1
+                    else f"at least {min_class_count} of each (models.min_class_count)"
+                )
                 return (
-                    f"the {split} anchors have {len(values):,} labelled rows for {task} "
-                    f"({label}), not both outcomes; a model cannot be fitted and judged. Use a "
-                    "longer log, or fewer validation and test anchors."
+                    f"the {split} anchors have {positives:,} {yes} and "
+                    f"{len(values) - positives:,} {no} rows for {task} ({label}); a model "
+                    f"needs {need} to be fitted and judged, so its metrics are withheld. Use "
+                    "a longer log, or fewer validation and test anchors."
                 )
     return None
 
@@ -133,7 +144,7 @@ def train_and_save(
 
     Features never observed in the training rows are left out (and listed).
     """
-    reason = unfit_reason(table)
+    reason = unfit_reason(table, settings.min_class_count)
     if reason is not None:
         raise ValueError(reason)
     models_dir = Path(models_dir)
