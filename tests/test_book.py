@@ -64,6 +64,12 @@ def test_data_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
     assert f"{glued['rows_read']:,} rows were read" in page
     assert f"{glued['busiest_period']}" in page
     assert "These data are synthetic" in page
+    # the CI log fits the CI profile's plan: every question is answered as asked
+    assert "How much activity, when, in which groups: Yes" in page
+    assert "Who will be dormant in the next 14 days: Yes: with a 14-day horizon, a 30-day " in page
+    assert "chosen by anchors.fit" not in page
+    assert glued["questions_sentence"].startswith("This log can answer: how much activity")
+    assert "cannot answer" not in glued["questions_sentence"]
 
 
 def test_figures_render(built: ProjectPaths) -> None:
@@ -160,7 +166,7 @@ def test_a_log_too_short_for_the_splits_gets_a_visible_note(
     shutil.copytree(built.data_dir, other.data_dir)
     args = ["run", "--profile", "ci", "--data-dir", str(other.data_dir)]
     args += ["--build-dir", str(other.build_dir), "--only", "05_features"]
-    args += ["--set", "splits.test_anchors=40"]
+    args += ["--set", "splits.test_anchors=40", "--set", "anchors.fit=fixed"]
     assert cli.main(args) == 0
     executed = (other.stage_dir / "notebooks" / "05_features.ipynb").read_text()
     assert "cannot support anchors and out-of-time splits" in executed
@@ -562,6 +568,11 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     assert f"{summary['recommended_k']:,} users" in page
     assert f"{summary['expected_roi']:.0%}" in page
     assert recommendation(summary).split(".")[0] in page
+    # money is shown in the profile's currency (the synthetic shop's: USD), never bare
+    assert f"{summary['revenue_at_risk']:,.0f} USD" in page
+    targeting_page = page_text(built.html_dir / "notebooks" / "12_targeting.html")
+    assert "Expected profit (USD)" in targeting_page
+    assert f"{glued['12_targeting']['expected_profit']:,.0f} USD" in targeting_page
     # the summary is the first page after the intro
     intro = (built.html_dir / "book" / "intro.html").read_text()
     assert re.search(r'class="next"[^>]*href="../notebooks/13_summary.html"', intro) or (

@@ -87,3 +87,13 @@ def test_flat_view_has_unique_section_keys() -> None:
     assert flat["anchors_horizon_days"] == 30
     assert flat["seed"] == 42
     assert isinstance(flat["data_mapping"], dict)
+
+
+def test_the_currency_is_usd_for_the_synthetic_shop_and_unnamed_for_a_file() -> None:
+    assert load_params("default").data.currency == "USD"
+    own = load_params("default", ["data.source=data/raw/shop.csv"])
+    assert own.data.currency is None
+    assert load_params("default", ["data.source=x.csv", "data.currency=EUR"]).data.currency == "EUR"
+    assert load_params("cdnow").data.currency == "USD"
+    with pytest.raises(ParamsError, match="not a currency"):
+        load_params("default", ["data.currency=two words"])

@@ -261,10 +261,13 @@ def test_recommendation_words_follow_the_numbers() -> None:
         "top_k": 0.2,
         "users_at_risk": 900,
         "revenue_at_risk": 12345.0,
+        "currency": "EUR",
     }
     text = summary.recommendation(numbers)
     assert text.startswith("Contact the 120 users") and "42%" in text
-    assert summary.recommendation({**numbers, "recommended_k": 0}).startswith("Do not run")
+    assert "on its cost of 1,000 EUR." in text
+    dont = summary.recommendation({**numbers, "recommended_k": 0})
+    assert dont.startswith("Do not run") and "with 12,345 EUR of revenue" in dont
 
 
 def test_the_summary_says_what_it_can_when_only_the_models_applied() -> None:
@@ -279,7 +282,8 @@ def test_the_summary_says_what_it_can_when_only_the_models_applied() -> None:
         {
             "06_models": models,
             "10_priority": {"users_at_risk": 9, "revenue_at_risk": 120.0, "expected_churners": 7.2,
-                            "score_anchor": "2020-07-01", "users_scored": 40, "horizon_days": 30},
+                            "score_anchor": "2020-07-01", "users_scored": 40, "horizon_days": 30,
+                            "currency": "price units"},
             "12_targeting": {"recommended_k": 5, "expected_roi": 0.5, "recommended_share": 0.125,
                              "expected_cost": 10.0, "uplift": 0.1},
         }
@@ -287,6 +291,7 @@ def test_the_summary_says_what_it_can_when_only_the_models_applied() -> None:
     table = summary.headline(full)
     assert table.startswith("On 2020-07-01, the end of the analysed log, 40 users were active.")
     assert "| **Expected ROI** of that campaign | 50% |" in table
+    assert "| **Expected revenue at risk** | 120 price units |" in table
 
 
 def test_value_is_unavailable_without_any_spend() -> None:

@@ -26,7 +26,8 @@ def summary_numbers(chapters: dict[str, dict]) -> dict:
     if "06_models" in chapters:
         n["top_k"] = chapters["06_models"]["top_k"]
     if "10_priority" in chapters:
-        for key in ("expected_churners", "score_anchor", "users_scored", "horizon_days"):
+        keys = ("expected_churners", "score_anchor", "users_scored", "horizon_days", "currency")
+        for key in keys:
             n[key] = chapters["10_priority"][key]
     if "12_targeting" in chapters:
         for key in ("recommended_share", "expected_cost", "uplift"):
@@ -49,7 +50,7 @@ def headline(n: dict) -> str:
         "active. The five numbers that matter:\n\n"
         f"| In the next {n['horizon_days']} days | |\n|---|---|\n"
         f"| **Users at risk** of going dormant | {n['users_at_risk']:,} |\n"
-        f"| **Expected revenue at risk** | {n['revenue_at_risk']:,.0f} |\n"
+        f"| **Expected revenue at risk** | {n['revenue_at_risk']:,.0f} {n['currency']} |\n"
         f"| **Model lift** in the top {n['top_k']:.0%} (against random, test anchors) | "
         f"{n['lift_at_k']:.2f} x |\n"
         f"| **Recommended list size** K | {n['recommended_k']:,} users |\n"
@@ -73,9 +74,9 @@ def recommendation(n: dict) -> str:
             f"Do not run a retention campaign with the current assumptions: no list size "
             f"earns more than it costs at an uplift of {n['uplift']:.0%}. "
             f"{n['users_at_risk']:,} users are still at risk, with "
-            f"{n['revenue_at_risk']:,.0f} of revenue; a cheaper contact or offer, or a "
-            "measured uplift above the assumed one, would change this (see the sensitivity "
-            "table of the targeting chapter)."
+            f"{n['revenue_at_risk']:,.0f} {n['currency']} of revenue; a cheaper contact or "
+            "offer, or a measured uplift above the assumed one, would change this (see the "
+            "sensitivity table of the targeting chapter)."
         )
     return (
         f"Contact the {n['recommended_k']:,} users at the top of the priority list "
@@ -83,8 +84,8 @@ def recommendation(n: dict) -> str:
         f"{n['horizon_days']} days run out. They were ranked by the revenue the shop expects "
         f"to lose with each of them. With an assumed uplift of {n['uplift']:.0%}, the "
         f"campaign is expected to return {n['expected_roi']:.0%} on its cost of "
-        f"{n['expected_cost']:,.0f}. The churn model finds {n['lift_at_k']:.1f} times more "
-        f"churners than random in its top {n['top_k']:.0%}. Keep a random holdout of the "
-        "listed users uncontacted, so the next edition can use the measured uplift "
-        "instead of the assumed one."
+        f"{n['expected_cost']:,.0f} {n['currency']}. The churn model finds "
+        f"{n['lift_at_k']:.1f} times more churners than random in its top {n['top_k']:.0%}. "
+        "Keep a random holdout of the listed users uncontacted, so the next edition can use "
+        "the measured uplift instead of the assumed one."
     )

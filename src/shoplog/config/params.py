@@ -146,6 +146,30 @@ class DataParams(_Section):
     label: str = "auto"
     synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
     mapping: MappingParams = Field(default_factory=MappingParams)
+    # the currency of the log's prices (a code such as EUR, or a symbol), shown on every
+    # money figure and table; "auto": USD for the synthetic shop (it imitates the REES46
+    # store), none for a file; none: the book says "price units"
+    currency: str | None = Field(default="auto", max_length=12)
+
+    @field_validator("currency")
+    @classmethod
+    def _plain_currency(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.fullmatch(r"[^\s{}<>`*_\[\]]+", value.strip()):
+            raise ValueError(
+                f"{value!r} is not a currency: write a code or a symbol without spaces, "
+                "such as EUR, USD or £"
+            )
+        return value.strip()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_currency(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("currency", "auto") == "auto":
+            synthetic = str(raw.get("source", "synthetic")) == "synthetic"
+            raw = {**raw, "currency": "USD" if synthetic else None}
+        return raw
 
     @model_validator(mode="before")
     @classmethod

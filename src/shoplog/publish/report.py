@@ -63,6 +63,31 @@ def share_text(value: float) -> str:
 
 
 MISSING = "—"
+PRICE_UNITS = "price units"
+_MONEY = {"unit": PRICE_UNITS}
+
+
+def set_currency(currency: str | None) -> str:
+    """Money in this chapter is in ``currency`` (``data.currency``; none: the log's price
+    units). Glued as ``currency`` for the prose; returns the unit."""
+    _MONEY["unit"] = currency or PRICE_UNITS
+    glue("currency", _MONEY["unit"])
+    return _MONEY["unit"]
+
+
+def currency() -> str:
+    """The unit money is shown in (set by :func:`set_currency`)."""
+    return _MONEY["unit"]
+
+
+def money_label(text: str) -> str:
+    """An axis title or column heading for money: ``Expected profit (EUR)``."""
+    return f"{text} ({_MONEY['unit']})"
+
+
+def money(value: float, spec: str = ",.0f") -> str:
+    """A money amount with its unit: ``12,345 EUR``."""
+    return f"{format(value, spec)} {_MONEY['unit']}"
 
 
 def styled(df: pd.DataFrame, formats: dict[str, Any]) -> Any:

@@ -121,10 +121,14 @@ def stats_table(comparison: pd.DataFrame) -> Any:
 def profile_tables(frame: pd.DataFrame, longest: int) -> list[Any]:
     """A segment profile as two tables: the numbers, then each segment's categories (one
     wide table would not fit the page)."""
+    spend = report.money_label(f"Mean spend, {longest} d")
+    at_risk = report.money_label("Revenue at risk")
     numbers = frame.drop(columns=["Most visited categories", "Share"]).rename(
         columns={
             "Observed churn (test anchor)": "Observed churn",
             "In priority group": "In priority",
+            f"Mean spend ({longest} d)": spend,
+            "Revenue at risk": at_risk,
         }
     )
     numbers["Users"] = [
@@ -133,8 +137,8 @@ def profile_tables(frame: pd.DataFrame, longest: int) -> list[Any]:
     formats = {
         "Predicted risk": "{:.1%}",
         "Observed churn": "{:.1%}",
-        f"Mean spend ({longest} d)": "{:,.1f}",
-        "Revenue at risk": "{:,.0f}",
+        spend: "{:,.1f}",
+        at_risk: "{:,.0f}",
         "In priority": "{:.0%}",
     }
     small = {"font-size": "0.8em"}
