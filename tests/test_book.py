@@ -66,7 +66,10 @@ def test_data_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
     assert "These data are synthetic" in page
     # the CI log fits the CI profile's plan: every question is answered as asked
     assert "How much activity, when, in which groups: Yes" in page
-    assert "Who will be dormant in the next 14 days: Yes: with a 14-day horizon, a 30-day " in page
+    assert (
+        "Who will be dormant in the next 14 days: Yes : with a 14-day horizon, a 30-day "
+        "warm-up, 2 test anchors and 2 validation anchors, 7 days apart." in page
+    )
     assert "chosen by anchors.fit" not in page
     assert glued["questions_sentence"].startswith("This log can answer: how much activity")
     assert "cannot answer" not in glued["questions_sentence"]

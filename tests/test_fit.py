@@ -93,7 +93,7 @@ def test_fixed_keeps_the_profile_and_the_timeline_refuses() -> None:
         fit.AnchorPlan.of(params).timeline(first, last, params.study.end_date)
     churn = questions(params, first, last)["Who will be dormant"]
     assert not churn.answerable
-    assert "the log spans 60 days" in churn.detail and "needs about 225 days" in churn.detail
+    assert "the log spans 60 days" in churn.detail and "need about 225 days" in churn.detail
     assert "Set anchors.fit: auto" in churn.detail
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from shoplog.behaviour.seasonality import (
     anomalies,
+    cycle_position,
     daily_series,
     decompose,
     dominant_period,
@@ -68,6 +69,33 @@ def test_weekday_hour_places_each_event() -> None:
     con.disconnect()
     assert grid.shape == (7, 24) and int(grid.to_numpy().sum()) == 3
     assert grid.loc["Mon", 9] == 2 and grid.loc["Sun", 23] == 1
+
+
+def test_weekday_hour_in_the_shops_zone_moves_hours_and_days_not_counts() -> None:
+    """Sunday 23:10 UTC is Monday 0:10 in Berlin (winter, +1) and Monday 4:40 in Kolkata
+    (+5:30); in July, Berlin is +2. Storage stays UTC: only the grid's labels move."""
+    sunday_23 = dt.datetime(2020, 1, 12, 23, 10)
+    july = dt.datetime(2020, 7, 6, 9, 0)  # a Monday
+    log = _events([(sunday_23, "a", "view", 1.0), (july, "b", "view", 1.0)])
+    con = engine.connect()
+    table = con.create_table("ev", log)
+    utc, berlin, kolkata = (
+        weekday_hour(table, z) for z in ("UTC", "Europe/Berlin", "Asia/Kolkata")
+    )
+    con.disconnect()
+    assert utc.loc["Sun", 23] == 1 and utc.loc["Mon", 9] == 1
+    assert berlin.loc["Mon", 0] == 1 and berlin.loc["Mon", 11] == 1
+    assert kolkata.loc["Mon", 4] == 1 and kolkata.loc["Mon", 14] == 1
+    assert int(berlin.to_numpy().sum()) == int(kolkata.to_numpy().sum()) == 2
+
+
+def test_cycle_positions_follow_local_hours_across_a_clock_change() -> None:
+    # Berlin moves from +1 to +2 at 01:00 UTC on 2020-03-29 (a Sunday)
+    hours = pd.date_range("2020-03-28 22:00", periods=6, freq="h")
+    assert cycle_position(hours, 24).tolist() == [22, 23, 0, 1, 2, 3]
+    assert cycle_position(hours, 24, "Europe/Berlin").tolist() == [23, 0, 1, 3, 4, 5]
+    assert cycle_position(hours, 168, "Europe/Berlin").tolist()[:2] == [5 * 24 + 23, 6 * 24]
+    assert cycle_position(hours, 12).tolist() == [0, 1, 2, 3, 4, 5]
 
 
 def test_stl_recovers_a_weekly_season_and_its_strength() -> None:

@@ -62,15 +62,35 @@ def daily_series(events: ir.Table, gap_minutes: float, unit: str = "D") -> pd.Da
     return df.astype({"active_users": "int64", "sessions": "int64", "purchases": "int64"})
 
 
-def weekday_hour(events: ir.Table) -> pd.DataFrame:
-    """Events per weekday (rows, Monday first) and hour of day (columns), zero-filled."""
-    wd = events.event_time.day_of_week.index().name("weekday")
-    hr = events.event_time.hour().name("hour")
-    df = events.group_by([wd, hr]).aggregate(events=events.count()).to_pandas()
+def to_local(index: pd.DatetimeIndex, zone: str) -> pd.DatetimeIndex:
+    """Naive UTC times as the naive wall-clock times of ``zone`` (``report.timezone``), for
+    showing hours of the day and weekdays as the shop lives them; storage stays UTC."""
+    return pd.DatetimeIndex(index).tz_localize("UTC").tz_convert(zone).tz_localize(None)
+
+
+def weekday_hour(events: ir.Table, zone: str = "UTC") -> pd.DataFrame:
+    """Events per weekday (rows, Monday first) and hour of day (columns) in ``zone``,
+    zero-filled. The engine counts quarter-hours (every zone's offset is a multiple of 15
+    minutes, so each quarter falls in one local hour); pandas moves them to local time."""
+    bucket = events.event_time.bucket(minutes=15).name("bucket")
+    df = events.group_by(bucket).aggregate(events=events.count()).to_pandas()
+    local = to_local(pd.DatetimeIndex(df["bucket"]), zone)
+    df = pd.DataFrame({"weekday": local.weekday, "hour": local.hour, "events": df["events"]})
     grid = df.pivot_table(index="weekday", columns="hour", values="events", aggfunc="sum")
     grid = grid.reindex(index=range(7), columns=range(24)).fillna(0).astype("int64")
     grid.index = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
     return grid
+
+
+def cycle_position(index: pd.DatetimeIndex, period: int, zone: str = "UTC") -> np.ndarray:
+    """Where each hour of an hourly series sits in a cycle of ``period`` hours: the local
+    hour of the day (24), the hour of the week from Monday 0:00 (168), else its count."""
+    local = to_local(index, zone)
+    if period == 24:
+        return np.asarray(local.hour)
+    if period == 168:
+        return np.asarray(local.weekday * 24 + local.hour)
+    return np.arange(len(index)) % period
 
 
 def supported_periods(n: int, periods: list[int]) -> tuple[list[int], list[str]]:

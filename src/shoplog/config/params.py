@@ -28,6 +28,18 @@ from shoplog.schema import CANONICAL_EVENT_TYPES
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(?:[kmgt]i?b|%)", re.IGNORECASE)
 
 
+def known_zone(value: str) -> str:
+    """``value`` when it names an IANA time zone; otherwise a message naming examples."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as 'UTC', "
+            "'Europe/Berlin' or 'America/New_York'"
+        ) from None
+    return value
+
+
 class ParamsError(ValueError):
     """A parameter profile or override that cannot be used, with a message saying why."""
 
@@ -104,14 +116,7 @@ class MappingParams(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}: use an IANA name such as 'UTC', "
-                "'Europe/Berlin' or 'America/New_York'"
-            ) from None
-        return value
+        return known_zone(value)
 
     @field_validator("encoding")
     @classmethod
@@ -438,6 +443,19 @@ class ClvParams(_Section):
     reference_sample: str | None = None
 
 
+class ReportParams(_Section):
+    """How the book shows what it computed."""
+
+    # the shop's time zone: hours of the day and weekdays are shown in it (times are stored
+    # and days counted in UTC); "auto": the zone naive times are read in (data.mapping.timezone)
+    timezone: str = AUTO
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return value if value == AUTO else known_zone(value)
+
+
 class BookParams(_Section):
     """What the book holds beyond the chapters of ``_toc.yml``."""
 
@@ -506,6 +524,7 @@ class Params(_Section):
     conversion: ConversionParams = Field(default_factory=ConversionParams)
     clv: ClvParams = Field(default_factory=ClvParams)
     book: BookParams = Field(default_factory=BookParams)
+    report: ReportParams = Field(default_factory=ReportParams)
     engine: EngineParams = Field(default_factory=EngineParams)
 
     @model_validator(mode="before")
@@ -514,6 +533,19 @@ class Params(_Section):
         """``anchors: auto`` (or ``fixed``) is short for ``anchors: {fit: auto}``."""
         if isinstance(raw, dict) and raw.get("anchors") in (AUTO, "fixed"):
             raw = {**raw, "anchors": {"fit": raw["anchors"]}}
+        return raw
+
+    @model_validator(mode="before")
+    @classmethod
+    def _report_zone(cls, raw: Any) -> Any:
+        """``report.timezone: auto`` is the zone the log's naive times are read in."""
+        if not isinstance(raw, dict):
+            return raw
+        report = raw.get("report") or {}
+        if isinstance(report, dict) and report.get("timezone", AUTO) == AUTO:
+            mapping = (raw.get("data") or {}).get("mapping") or {}
+            zone = mapping.get("timezone", "UTC") if isinstance(mapping, dict) else "UTC"
+            raw = {**raw, "report": {**report, "timezone": zone}}
         return raw
 
     @model_validator(mode="after")

@@ -103,9 +103,14 @@ class AnchorPlan:
         """The plan in words, for the book and the terminal."""
         return (
             f"a {self.horizon_days}-day horizon, a {self.warmup_days}-day warm-up, "
-            f"{self.test_anchors} test and {self.validation_anchors} validation anchor(s) "
-            f"every {self.spacing_days} day(s)"
+            f"{_count(self.test_anchors, 'test anchor')} and "
+            f"{_count(self.validation_anchors, 'validation anchor')}, "
+            f"{_count(self.spacing_days, 'day')} apart"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def candidate_plans(params: Params) -> Iterator[AnchorPlan]:
@@ -191,10 +196,6 @@ class Answer:
     detail: str
 
 
-def _days(n: int) -> str:
-    return f"{n:,} day{'s' if n != 1 else ''}"
-
-
 def log_questions(
     params: Params,
     first: dt.datetime,
@@ -215,7 +216,7 @@ def log_questions(
         Answer(
             "How much activity, when, in which groups",
             True,
-            f"{_days(span)} of {', '.join(kinds)} events"
+            f"{_count(span, 'day')} of {', '.join(kinds)} events"
             + (
                 "; by day only, since times are recorded to the day."
                 if time_resolution == "day"
@@ -257,13 +258,16 @@ def log_questions(
     else:
         smallest = smallest_plan(params)
         need, least = plan.days_needed(), smallest.days_needed()
-        detail = f"the log spans {_days(span)}; {plan.describe()} needs about {_days(need)}."
+        detail = (
+            f"the log spans {_count(span, 'day')}; {plan.describe()} need about "
+            f"{_count(need, 'day')}."
+        )
         if least <= span:  # only with fit: fixed can a smaller plan fit and not be chosen
             detail += " Set anchors.fit: auto to use the closest plan that fits."
         else:
             detail += (
                 f" The smallest plan this book tries ({smallest.describe()}) needs about "
-                f"{_days(least)}: use a longer log."
+                f"{_count(least, 'day')}: use a longer log."
             )
         churn = Answer(f"Who will be dormant in the next {horizon} days", False, detail)
     answers.append(churn)
