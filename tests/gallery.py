@@ -8,6 +8,8 @@ say only true things about it.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +18,10 @@ import numpy as np
 import pandas as pd
 from xlsx import write_xlsx
 
-from shoplog.events import synthetic
+from shoplog.events import layouts, synthetic
 
 CODES = {"view": "pv", "cart": "cart", "remove_from_cart": "fav", "purchase": "buy"}
-NUMERIC = {"view": 0, "cart": 1, "remove_from_cart": 2, "purchase": 3}
+TIANCHI = {"view": 1, "remove_from_cart": 2, "cart": 3, "purchase": 4}
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class GalleryLog:
     what: str
     write: Callable[[pd.DataFrame, Path], Path]
     overrides: Callable[[Path], list[str]]
+    # a profile file the log is built with (written into the folder); None: the CI profile
+    # with the study window 'auto'
+    profile: Callable[[Path], Path] | None = None
 
 
 def shop_events(folder: Path) -> pd.DataFrame:
@@ -44,63 +49,49 @@ def _epoch(times: pd.Series) -> pd.Series:
     return (times - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
 
 
+def _layout_overrides(key: str) -> Callable[[Path], list[str]]:
+    """The appendix example's mapping, verbatim (one JSON value), and the file it reads."""
+    mapping = json.dumps(layouts.LAYOUTS[key].mapping)
+    return lambda path: [f"data.source={path}", f"data.mapping={mapping}"]
+
+
 def _taobao(events: pd.DataFrame, folder: Path) -> Path:
-    """Headerless unix seconds, pv/cart/fav/buy codes, no brand, no price, no session."""
+    """The appendix's Taobao layout: headerless unix seconds, pv/cart/fav/buy codes, no
+    brand, no price, no session."""
     out = pd.DataFrame(
         {
-            "user": events["user_id"],
-            "item": events["product_id"],
-            "category": events["category_id"],
+            "user_id": events["user_id"],
+            "product_id": events["product_id"],
+            "category_id": events["category_id"],
             "behavior": events["event_type"].map(CODES),
-            "ts": _epoch(events["event_time"]),
+            "timestamp": _epoch(events["event_time"]),
         }
     )
-    path = folder / "user_behavior.csv"
+    path = folder / "UserBehavior.csv"
     out.to_csv(path, index=False, header=False)
     return path
 
 
-def _taobao_overrides(path: Path) -> list[str]:
-    return [
-        f"data.source={path}",
-        "data.mapping.header=false",
-        "data.mapping.names=[user, item, category, behavior, ts]",
-        "data.mapping.columns={user_id: user, product_id: item, category_id: category, "
-        "event_type: behavior, event_time: ts}",
-        "data.mapping.time_unit=auto",
-        "data.mapping.event_types={pv: view, cart: cart, fav: remove_from_cart, buy: purchase}",
-    ]
-
-
 def _hourly_codes(events: pd.DataFrame, folder: Path) -> Path:
-    """Numeric event codes and times truncated to the hour (action logs of app stores)."""
+    """The appendix's Tianchi layout: codes 1-4, times to the hour, no price."""
     out = pd.DataFrame(
         {
             "user_id": events["user_id"],
             "item_id": events["product_id"],
-            "action": events["event_type"].map(NUMERIC),
-            "time": events["event_time"].dt.floor("h").dt.strftime("%Y%m%d%H"),
-            "price": events["price"],
+            "behavior_type": events["event_type"].map(TIANCHI),
+            "user_geohash": "97lk14c",
+            "item_category": events["category_id"],
+            "time": events["event_time"].dt.floor("h").dt.strftime("%Y-%m-%d %H"),
         }
     )
-    path = folder / "actions.csv"
+    path = folder / "tianchi_mobile.csv"
     out.to_csv(path, index=False)
     return path
 
 
-def _hourly_overrides(path: Path) -> list[str]:
-    return [
-        f"data.source={path}",
-        "data.mapping.columns={product_id: item_id, event_type: action, event_time: time}",
-        "data.mapping.time_format='%Y%m%d%H'",  # quoted: YAML reads a leading % as a directive
-        "data.mapping.event_types={'0': view, '1': cart, '2': remove_from_cart, '3': purchase}",
-        # whole-hour times repeat: two views of one product in an hour are two events
-        "data.mapping.duplicates=keep",
-    ]
-
-
 def _views_only(events: pd.DataFrame, folder: Path) -> Path:
-    """';'-separated product views with date-only times and 'NA' for unknown visitors."""
+    """The appendix's views layout: ';'-separated product views with date-only times and
+    'NA' for unknown visitors."""
     views = events[events["event_type"] == "view"]
     visitor = views["user_id"].where(np.arange(len(views)) % 50 != 0, "NA")
     out = pd.DataFrame(
@@ -111,19 +102,8 @@ def _views_only(events: pd.DataFrame, folder: Path) -> Path:
     return path
 
 
-def _views_overrides(path: Path) -> list[str]:
-    return [
-        f"data.source={path}",
-        "data.mapping.delimiter=;",
-        "data.mapping.columns={event_time: date, user_id: visitor, product_id: product}",
-        "data.mapping.event_type=view",
-        "data.mapping.drop_incomplete_rows=true",
-        "data.mapping.duplicates=keep",
-    ]
-
-
-def _invoices(events: pd.DataFrame, folder: Path) -> Path:
-    """Invoice lines of the purchases in an Excel workbook, with some cancelled."""
+def _invoice_lines(events: pd.DataFrame) -> tuple[list[str], list[list]]:
+    """Invoice lines of the purchases, some cancelled the next day (Online Retail layout)."""
     buys = events[events["event_type"] == "purchase"].reset_index(drop=True)
     rows = []
     for i, b in buys.iterrows():
@@ -134,6 +114,26 @@ def _invoices(events: pd.DataFrame, folder: Path) -> Path:
         if i % 17 == 0:  # cancelled the next day
             rows.append(["C" + invoice, line[1], -line[2], when + dt.timedelta(days=1), *line[4:]])
     header = ["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"]
+    return header, rows
+
+
+def _invoices_csv(events: pd.DataFrame, folder: Path) -> Path:
+    """The appendix's invoice layout as CSV, times as month/day/year hour:minute."""
+    header, rows = _invoice_lines(events)
+    out = pd.DataFrame(rows, columns=header)
+    out["InvoiceDate"] = [
+        f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}" for t in out["InvoiceDate"]
+    ]
+    out.insert(2, "Description", "A THING")
+    out["Country"] = "United Kingdom"
+    path = folder / "online_retail.csv"
+    out.to_csv(path, index=False)
+    return path
+
+
+def _invoices(events: pd.DataFrame, folder: Path) -> Path:
+    """Invoice lines of the purchases in an Excel workbook, with some cancelled."""
+    header, rows = _invoice_lines(events)
     return write_xlsx(folder / "invoices.xlsx", header, rows, sheet="Online Retail")
 
 
@@ -181,13 +181,50 @@ def _csv_overrides(path: Path) -> list[str]:
     return [f"data.source={path}"]
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_profile(folder: Path) -> Path:
+    """The README's own-log profile, exactly as printed there."""
+    text = README.read_text()
+    block = re.search(r"```yaml\n(extends: default\nprofile: mylog\n.*?)```", text, re.S)
+    assert block is not None, "the README's mylog example is gone"
+    path = folder / "mylog.yml"
+    path.write_text(block.group(1))
+    return path
+
+
+def _readme_log(events: pd.DataFrame, folder: Path) -> Path:
+    """The Taobao shape the README's example reads (uid, item, cat, behavior, ts), moved
+    to the nine days of its study window."""
+    start = pd.Timestamp("2019-12-02")
+    cut = events[
+        (events["event_time"] >= start) & (events["event_time"] < start + pd.Timedelta(days=9))
+    ]
+    shift = pd.Timestamp("2017-11-25") - start
+    out = pd.DataFrame(
+        {
+            "uid": cut["user_id"],
+            "item": cut["product_id"],
+            "cat": cut["category_id"],
+            "behavior": cut["event_type"].map(CODES),
+            "ts": _epoch(cut["event_time"] + shift),
+        }
+    )
+    path = folder / "clicks.csv"
+    out.to_csv(path, index=False, header=False)
+    return path
+
+
 GALLERY = (
-    GalleryLog("taobao", "headerless unix seconds, pv/cart/fav/buy, no brand or price",
-               _taobao, _taobao_overrides),
-    GalleryLog("hourly", "numeric event codes, times to the hour", _hourly_codes,
-               _hourly_overrides),
-    GalleryLog("views", "';'-separated views only, dates only, 'NA' visitors", _views_only,
-               _views_overrides),
+    GalleryLog("taobao", "the appendix's headerless unix seconds, pv/cart/fav/buy, no brand or "
+               "price", _taobao, _layout_overrides("taobao")),
+    GalleryLog("hourly", "the appendix's numeric codes 1-4, times to the hour, no price",
+               _hourly_codes, _layout_overrides("hourly_codes")),
+    GalleryLog("views", "the appendix's ';'-separated views, dates only, 'NA' visitors",
+               _views_only, _layout_overrides("views_semicolon")),
+    GalleryLog("invoices_csv", "the appendix's invoice lines with cancellations",
+               _invoices_csv, _layout_overrides("invoices")),
     GalleryLog("invoices", "invoice lines in .xlsx with cancellations", _invoices,
                _invoice_overrides),
     GalleryLog("nine_days", "nine days of the shop", _span(9), _csv_overrides),
@@ -195,4 +232,6 @@ GALLERY = (
     GalleryLog("two_hours", "two hours of the shop", _span(2 / 24), _csv_overrides),
     GalleryLog("stray", "one stray row 74 days early", _stray, _csv_overrides),
     GalleryLog("no_prices", "the shop without prices", _no_prices, _csv_overrides),
+    GalleryLog("readme", "the README's own-log example, its profile verbatim", _readme_log,
+               _csv_overrides, readme_profile),
 )  # fmt: skip

@@ -97,3 +97,10 @@ def test_the_event_types_caption_names_only_the_bars_there_are() -> None:
     assert eda.event_types_caption(buys) == (
         "*Figure: how many events of each type the log holds, on a logarithmic axis.*"
     )
+
+
+def test_sessions_at_coarse_resolutions_are_named_for_what_they_are() -> None:
+    assert eda.session_meaning("second", 30) == eda.session_meaning("minute", 30) == ""
+    assert eda.session_meaning("day", 30).endswith("all of a user's events in one day.")
+    assert eda.session_meaning("hour", 30).endswith("all of a user's events in one hour.")
+    assert "active hours no more than 90 minutes apart" in eda.session_meaning("hour", 90)

@@ -148,6 +148,24 @@ def too_coarse(resolution: str, needed: str, what: str) -> str | None:
     )
 
 
+def session_meaning(resolution: str, gap_minutes: float) -> str:
+    """What a gap session is when times are coarse (empty when they are fine): with every
+    time on the hour or at midnight, the gap cuts at the clock's steps, not at pauses."""
+    step = {"hour": 60, "day": 24 * 60}.get(resolution)
+    if step is None:
+        return ""
+    unit = "hour" if resolution == "hour" else "day"
+    if gap_minutes < step:
+        return (
+            f" Times are recorded to the {unit}, so a session here is all of a user's events "
+            f"in one {unit}."
+        )
+    return (
+        f" Times are recorded to the {unit}, so a session here is a run of a user's active "
+        f"{unit}s no more than {gap_minutes:g} minutes apart."
+    )
+
+
 def group_conversion_sentence(by_category: pd.DataFrame | None) -> str:
     """Which of the top categories converts best and worst (empty without categories)."""
     if by_category is None or by_category["purchase / view"].dropna().empty:

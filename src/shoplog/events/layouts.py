@@ -79,7 +79,8 @@ LAYOUTS: dict[str, Layout] = {
             "Numeric event codes 1-4, hourly times",
             "The Tianchi mobile-commerce layout: behaviour codes 1 (view), 2 (favourite), "
             "3 (cart) and 4 (purchase), and times to the hour written `YYYY-MM-DD HH`. "
-            "Columns the book does not use (`user_geohash`) are ignored.",
+            "Columns the book does not use (`user_geohash`) are ignored. Two views of one "
+            "product in one hour are identical rows, so repeats are kept as events.",
             "tianchi_mobile.csv",
             "user_id,item_id,behavior_type,user_geohash,item_category,time\n"
             "10001082,285259775,1,97lk14c,4076,2014-12-08 18\n"
@@ -95,6 +96,7 @@ LAYOUTS: dict[str, Layout] = {
                 },
                 "time_format": "%Y-%m-%d %H",
                 "event_types": {"1": "view", "2": "drop", "3": "cart", "4": "purchase"},
+                "duplicates": "keep",
             },
             ("2014-11-18", "2014-12-19"),
         ),
@@ -134,14 +136,19 @@ LAYOUTS: dict[str, Layout] = {
             "views_semicolon",
             "Views only, `;` separators, date-only times",
             "A page-view export: `;`-separated, one row per viewed product, dates without a "
-            "time. Every row is a view; times are midnight, so sessions are whole days.",
+            "time. Every row is a view; times are midnight, so sessions are whole days, and "
+            "repeated views of a product on one day are identical rows, kept as events. "
+            "Anonymous views (`NA` visitor) are dropped and counted.",
             "views.csv",
-            "date;visitor;product\n2021-03-01;u1;p9\n2021-03-01;u1;p4\n2021-03-02;u2;p9\n",
+            "date;visitor;product\n2021-03-01;u1;p9\n2021-03-01;u1;p4\n2021-03-01;NA;p4\n"
+            "2021-03-02;u2;p9\n",
             {
                 "delimiter": ";",
                 "columns": {"event_time": "date", "user_id": "visitor", "product_id": "product"},
                 "time_format": "%Y-%m-%d",
                 "event_type": "view",
+                "drop_incomplete_rows": True,
+                "duplicates": "keep",
             },
             ("2021-03-01", "2021-04-01"),
         ),
