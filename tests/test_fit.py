@@ -161,3 +161,28 @@ def test_the_warmup_clause_is_true_for_short_warmups() -> None:
     assert fit.warmup_clause(90, [7, 14, 30, 90]).startswith("so that even the longest")
     short = fit.warmup_clause(14, [7, 14, 30, 90])
     assert short.startswith("14 days into the log; the 30, 90-day feature windows reach back")
+
+
+def test_the_intro_sentence_names_what_the_log_answers() -> None:
+    params, first, last = on_log(9)
+    facts = {"priced_purchases": 0, "time_resolution": "day", "has_sessions": False}
+    answers = fit.log_questions(params, first, last, event_counts={"view": 5}, **facts)
+    assert fit.questions_sentence(answers) == (
+        "This log answers 1 of the book's 5 questions: activity."
+    )
+    assert [a.topic for a in answers][2:] == [
+        "dormancy in the next 30 days",
+        "purchases in the next 30 days",
+        "customer value",
+    ]
+    params, first, last = on_log(120)
+    answers = fit.log_questions(
+        params,
+        first,
+        last,
+        event_counts={"view": 5, "purchase": 40},
+        priced_purchases=40,
+        time_resolution="second",
+        has_sessions=False,
+    )
+    assert fit.questions_sentence(answers) == "This log answers all 5 of the book's questions."

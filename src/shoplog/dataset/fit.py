@@ -195,6 +195,25 @@ class Answer:
     answerable: bool
     detail: str
 
+    @property
+    def topic(self) -> str:
+        """The question in two or three words (``dormancy in the next 14 days``)."""
+        q = self.question
+        for start, topic in _TOPICS.items():
+            if q.startswith(start):
+                # the horizon questions keep their "in the next N days"
+                return topic + (q[len(start) :] if start.startswith("Who") else "")
+        return q
+
+
+_TOPICS = {
+    "How much activity": "activity",
+    "How users move": "journeys",
+    "Who will be dormant": "dormancy",
+    "Who will buy": "purchases",
+    "What customers spend": "customer value",
+}
+
 
 def log_questions(
     params: Params,
@@ -328,17 +347,18 @@ def questions_markdown(answers: list[Answer]) -> str:
 
 
 def questions_sentence(answers: list[Answer]) -> str:
-    """The answers in one sentence for the intro: what the log can and cannot answer."""
-    yes = [a.question[0].lower() + a.question[1:] for a in answers if a.answerable]
-    no = [a.question[0].lower() + a.question[1:] for a in answers if not a.answerable]
-    parts = []
-    if yes:
-        parts.append("This log can answer: " + "; ".join(yes) + ".")
-    if no:
-        parts.append(
-            ("It cannot answer: " if yes else "This log cannot answer: ") + "; ".join(no) + "."
-        )
-    return " ".join(parts)
+    """The answers in one short sentence for the intro: how many questions the log
+    answers, and which."""
+    yes = [a.topic for a in answers if a.answerable]
+    if len(yes) == len(answers):
+        return f"This log answers all {len(answers)} of the book's questions."
+    if not yes:
+        return f"This log answers none of the book's {len(answers)} questions."
+    return (
+        f"This log answers {len(yes)} of the book's {len(answers)} questions: "
+        + ", ".join(yes)
+        + "."
+    )
 
 
 def warmup_clause(warmup_days: int, windows: list[int]) -> str:
