@@ -569,6 +569,9 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     assert f"{summary['users_at_risk']:,}" in page
     assert f"{summary['recommended_k']:,} users" in page
     assert f"{summary['expected_roi']:.0%}" in page
+    # tables in Markdown outputs are HTML: a pipe table would reach the reader as raw text
+    for html_page in sorted((built.html_dir / "notebooks").glob("*.html")):
+        assert "|---" not in page_text(html_page), html_page.name
     assert recommendation(summary).split(".")[0] in page
     # money is shown in the profile's currency (the synthetic shop's: USD), never bare
     assert f"{summary['revenue_at_risk']:,.0f} USD" in page

@@ -290,8 +290,11 @@ def test_the_summary_says_what_it_can_when_only_the_models_applied() -> None:
     )  # fmt: skip
     table = summary.headline(full)
     assert table.startswith("On 2020-07-01, the end of the analysed log, 40 users were active.")
-    assert "| **Expected ROI** of that campaign | 50% |" in table
-    assert "| **Expected revenue at risk** | 120 price units |" in table
+    # one HTML table (Markdown outputs are CommonMark: a pipe table would show as text)
+    assert "|" not in table and table.count("<tr>") == 6
+    assert '<td><b>Expected ROI</b> of that campaign</td><td style="text-align: right">50%' in table
+    assert "<th>In the next 30 days</th>" in table
+    assert '<td style="text-align: right">120 price units</td>' in table
 
 
 def test_value_is_unavailable_without_any_spend() -> None:

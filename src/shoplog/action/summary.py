@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 # the five numbers of the executive summary: (glued name, chapter whose JSON holds it)
 SUMMARY_SOURCES = {
     "users_at_risk": ("10_priority", "users_at_risk"),
@@ -45,19 +47,36 @@ def headline(n: dict) -> str:
             "targeting chapters did not apply to this log (their pages say why), so there is "
             "no revenue at risk and no campaign to size."
         )
+    rows = [
+        ("<b>Users at risk</b> of going dormant", f"{n['users_at_risk']:,}"),
+        ("<b>Expected revenue at risk</b>", f"{n['revenue_at_risk']:,.0f} {n['currency']}"),
+        (
+            f"<b>Model lift</b> in the top {n['top_k']:.0%} (against random, test anchors)",
+            f"{n['lift_at_k']:.2f} x",
+        ),
+        ("<b>Recommended list size</b> K", f"{n['recommended_k']:,} users"),
+        ("<b>Expected ROI</b> of that campaign", f"{n['expected_roi']:.0%}"),
+    ]
     return (
         f"On {n['score_anchor']}, the end of the analysed log, {n['users_scored']:,} users were "
         "active. The five numbers that matter:\n\n"
-        f"| In the next {n['horizon_days']} days | |\n|---|---|\n"
-        f"| **Users at risk** of going dormant | {n['users_at_risk']:,} |\n"
-        f"| **Expected revenue at risk** | {n['revenue_at_risk']:,.0f} {n['currency']} |\n"
-        f"| **Model lift** in the top {n['top_k']:.0%} (against random, test anchors) | "
-        f"{n['lift_at_k']:.2f} x |\n"
-        f"| **Recommended list size** K | {n['recommended_k']:,} users |\n"
-        f"| **Expected ROI** of that campaign | {n['expected_roi']:.0%} |\n\n"
-        "Users at risk are those the churn model flags at its decision threshold; summing "
-        f"their probabilities, the models expect {n['expected_churners']:,.0f} of the active "
-        "users to go dormant."
+        + html_table(f"In the next {n['horizon_days']} days", rows)
+        + "\n\nUsers at risk are those the churn model flags at its decision threshold; "
+        f"summing their probabilities, the models expect {n['expected_churners']:,.0f} of the "
+        "active users to go dormant."
+    )
+
+
+def html_table(title: str, rows: list[tuple[str, str]]) -> str:
+    """A two-column table as one HTML block: the book renders Markdown outputs as
+    CommonMark, which has no pipe tables (they would show as raw text)."""
+    body = "".join(
+        f'<tr><td>{label}</td><td style="text-align: right">{value}</td></tr>'
+        for label, value in rows
+    )
+    return (
+        f'<table class="table"><thead><tr><th>{html.escape(title)}</th><th></th></tr></thead>'
+        f"<tbody>{body}</tbody></table>"
     )
 
 
