@@ -131,6 +131,9 @@ def test_answers_follow_the_columns_and_the_resolution() -> None:
         not views["Who will buy"].answerable and "0 purchase events" in views["Who will buy"].detail
     )
     assert not views["What customers spend and are worth"].answerable
+    # one benchmark fits both tasks: no buyers, no dormancy model either, and it says so
+    assert not views["Who will be dormant"].answerable
+    assert "fitted for dormancy and purchases together" in views["Who will be dormant"].detail
     assert "data.mapping.columns.price" in views["What customers spend and are worth"].detail
     few = questions(params, first, last, event_counts={"view": 500, "purchase": 12})
     assert "fewer than the 30 buyers" in few["Who will buy"].detail

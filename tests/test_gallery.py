@@ -79,8 +79,9 @@ def test_the_book_builds_and_its_pages_are_true(log: GalleryLog, tmp_path: Path)
     assert {"second": "to the second", "minute": "to the minute", "hour": "to the hour only",
             "day": "to the day only"}[quality.time_resolution] in data  # fmt: skip
     # the intro and the Data page say which questions the log can answer, the same way
-    asked = re.search(r"What this log can answer (.*?) Column dictionary", data)
-    assert asked is not None and asked.group(1).count("Yes") + asked.group(1).count("No") >= 5
+    asked = re.search(r"What this log can answer # (.*?) Column dictionary #", data)
+    assert asked is not None
+    assert asked.group(1).count(": Yes") + asked.group(1).count(": No") == 5, asked.group(1)
     assert load_glued(paths.glued_path("01_data"))["questions_sentence"] in _intro(paths)
     # every row read is kept or dropped for a reason
     assert quality.rows_read == quality.rows_kept + sum(quality.drops.values())
@@ -91,7 +92,8 @@ def _specific(name: str, pages: dict[str, str], quality: QualityReport) -> None:
     """What each log must make the book say."""
     if name == "views":
         assert "Every event in this log is a view, so there is no mix" in pages["02_explore"]
-        assert "a session here is all of a user's events in one day" in pages["01_data"]
+        # (smart quotes: the page's apostrophes are typographic)
+        assert "a session here is all of a user’s events in one day" in pages["01_data"]
         assert "Event mix per" not in pages["02_explore"]
         assert quality.time_resolution == "day" and quality.drops["incomplete_row"] > 0
         assert "no view -> cart funnel" in pages["02_explore"]
@@ -117,6 +119,7 @@ def _specific(name: str, pages: dict[str, str], quality: QualityReport) -> None:
         assert "What customers spend and are worth: No" in pages["01_data"]
     if name == "views":
         assert "Who will buy in the next 14 days: No" in pages["01_data"]
+        assert "Who will be dormant in the next 14 days: No" in pages["01_data"]
     if name in ("two_hours", "nine_days"):
         # the models cannot apply; the pages say so instead of showing empty sections
         assert "This chapter does not apply to this log" in pages["06_models"]

@@ -269,7 +269,18 @@ def log_questions(
     study_end = params.study.end_date
     fits = isinstance(study_end, dt.date) and plan.fits(first, last, study_end)
     horizon = plan.horizon_days
-    if fits:
+    purchases = event_counts.get("purchase", 0)
+    few_buyers = purchases < params.models.min_class_count
+    if fits and few_buyers:
+        # one benchmark fits both tasks: without buyers to learn from there is no model
+        churn = Answer(
+            f"Who will be dormant in the next {horizon} days",
+            False,
+            "the models are fitted for dormancy and purchases together, and purchases cannot "
+            "be modelled here (below); the Features chapter still shows how many users go "
+            "dormant at each anchor.",
+        )
+    elif fits:
         how = f"with {plan.describe()}"
         if asked:
             how += f" (chosen by anchors.fit: auto: {changes(params)})"
@@ -290,8 +301,7 @@ def log_questions(
             )
         churn = Answer(f"Who will be dormant in the next {horizon} days", False, detail)
     answers.append(churn)
-    purchases = event_counts.get("purchase", 0)
-    if not churn.answerable:
+    if not fits:
         answers.append(
             Answer(
                 f"Who will buy in the next {horizon} days",
@@ -299,7 +309,7 @@ def log_questions(
                 "as for dormancy: " + churn.detail,
             )
         )
-    elif purchases < params.models.min_class_count:
+    elif few_buyers:
         answers.append(
             Answer(
                 f"Who will buy in the next {horizon} days",
@@ -330,7 +340,7 @@ def log_questions(
                 "What customers spend and are worth",
                 churn.answerable,
                 f"{priced_purchases:,} priced purchases"
-                + ("." if churn.answerable else "; the value model needs the anchors above."),
+                + ("." if churn.answerable else "; the value model needs the dormancy model above."),
             )
         )
     return answers
