@@ -340,7 +340,7 @@ def log_questions(
                 "What customers spend and are worth",
                 churn.answerable,
                 f"{priced_purchases:,} priced purchases"
-                + ("." if churn.answerable else "; the value model needs the dormancy model above."),
+                + ("." if churn.answerable else "; the value model needs the dormancy model."),
             )
         )
     return answers
