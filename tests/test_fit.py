@@ -29,7 +29,6 @@ def questions(params, first, last, **kw):
         "event_counts": {"view": 900, "cart": 80, "purchase": 60},
         "priced_purchases": 60,
         "time_resolution": "second",
-        "has_sessions": False,
     }
     return {
         a.question.split(" in the next")[0]: a
@@ -119,14 +118,15 @@ def test_answers_follow_the_columns_and_the_resolution() -> None:
     assert "chosen by anchors.fit: auto" in answers["Who will be dormant"].detail
     hourly = questions(params, first, last, time_resolution="hour")
     journeys = hourly["How users move through a visit (journeys)"]
-    assert not journeys.answerable and "user_session" in journeys.detail
-    assert questions(params, first, last, time_resolution="hour", has_sessions=True)[
-        "How users move through a visit (journeys)"
-    ].answerable
+    assert not journeys.answerable
+    assert journeys.detail.startswith("times are recorded to the hour only, so the order")
+    minutes = questions(params, first, last, time_resolution="minute")
+    assert minutes["How users move through a visit (journeys)"].answerable
     daily = questions(params, first, last, time_resolution="day")
     assert "by day only" in daily["How much activity, when, in which groups"].detail
     views = questions(params, first, last, event_counts={"view": 500}, priced_purchases=0)
-    assert "runs of view events" in views["How users move through a visit (journeys)"].detail
+    one_type = views["How users move through a visit (journeys)"]
+    assert not one_type.answerable and one_type.detail.startswith("every event is a view, so")
     assert (
         not views["Who will buy"].answerable and "0 purchase events" in views["Who will buy"].detail
     )
@@ -149,7 +149,6 @@ def test_the_markdown_lists_every_answer_once() -> None:
             event_counts={"view": 5},
             priced_purchases=0,
             time_resolution="day",
-            has_sessions=False,
         )
     )
     lines = text.splitlines()
@@ -168,7 +167,7 @@ def test_the_warmup_clause_is_true_for_short_warmups() -> None:
 
 def test_the_intro_sentence_names_what_the_log_answers() -> None:
     params, first, last = on_log(9)
-    facts = {"priced_purchases": 0, "time_resolution": "day", "has_sessions": False}
+    facts = {"priced_purchases": 0, "time_resolution": "day"}
     answers = fit.log_questions(params, first, last, event_counts={"view": 5}, **facts)
     assert fit.questions_sentence(answers) == (
         "This log answers 1 of the book's 5 questions: activity."
@@ -186,6 +185,5 @@ def test_the_intro_sentence_names_what_the_log_answers() -> None:
         event_counts={"view": 5, "purchase": 40},
         priced_purchases=40,
         time_resolution="second",
-        has_sessions=False,
     )
     assert fit.questions_sentence(answers) == "This log answers all 5 of the book's questions."

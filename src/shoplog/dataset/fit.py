@@ -163,6 +163,33 @@ def resolve_anchors(params: Params, first: dt.datetime, last: dt.datetime) -> Pa
     return params.with_anchor_plan(plan.values(params))
 
 
+def order_unknown(time_resolution: str) -> str | None:
+    """Why the order of events within a visit is unknown (None when times are fine enough)."""
+    if time_resolution not in ("hour", "day"):
+        return None
+    return (
+        f"times are recorded to the {time_resolution} only, so the order of events within a "
+        "visit is unknown; journeys need times to the minute or finer."
+    )
+
+
+def journeys_unavailable(
+    time_resolution: str, event_types: list[str], by_category: bool
+) -> str | None:
+    """Why journeys cannot be mined from this log (None when they can): the order of events
+    within a visit must be known, and a visit needs more than one kind of activity."""
+    unordered = order_unknown(time_resolution)
+    if unordered:
+        return unordered
+    if len(event_types) < 2 and not by_category:
+        kind = event_types[0].replace("_", " ") if event_types else "event"
+        return (
+            f"every event is a {kind}, so a visit has no journey between activities "
+            "(journeys.by_category: true makes each category an activity)."
+        )
+    return None
+
+
 def changes(params: Params) -> str:
     """The values ``fit: auto`` replaced, as ``key before -> after`` (empty when none)."""
     parts = []
@@ -223,13 +250,11 @@ def log_questions(
     event_counts: dict[str, int],
     priced_purchases: int,
     time_resolution: str,
-    has_sessions: bool,
 ) -> list[Answer]:
     """What this log supports given its span, columns and time resolution: behaviour,
     journeys, churn and purchase in the horizon, and customer value, with the parameter
     values that would fit when a question cannot be answered as asked."""
     span = (last.date() - first.date()).days + 1
-    coarse = time_resolution in ("hour", "day")
     kinds = sorted(t for t, n in event_counts.items() if n > 0)
     answers = [
         Answer(
@@ -243,27 +268,8 @@ def log_questions(
             ),
         )
     ]
-    if coarse and not has_sessions:
-        answers.append(
-            Answer(
-                "How users move through a visit (journeys)",
-                False,
-                f"times are recorded to the {time_resolution} and the log has no session column: "
-                "the order of events within a visit is unknown. Map data.mapping.columns."
-                "user_session, or use a log with times to the minute.",
-            )
-        )
-    elif len(kinds) < 2:
-        answers.append(
-            Answer(
-                "How users move through a visit (journeys)",
-                True,
-                f"only as runs of {kinds[0] if kinds else 'no'} events: the log has one "
-                "event type.",
-            )
-        )
-    else:
-        answers.append(Answer("How users move through a visit (journeys)", True, "Yes."))
+    why = journeys_unavailable(time_resolution, kinds, params.journeys.by_category)
+    answers.append(Answer("How users move through a visit (journeys)", why is None, why or "Yes."))
 
     plan, asked = AnchorPlan.of(params), params.anchors.asked
     study_end = params.study.end_date
