@@ -321,6 +321,10 @@ def test_models_chapter_quotes_the_saved_benchmark(built: ProjectPaths) -> None:
         f"reaches a test PR-AUC of {glued['churn_kept_pr_auc']:.3f} "
         f"[{glued['churn_kept_pr_auc_low']:.3f}, {glued['churn_kept_pr_auc_high']:.3f}]" in page
     )
+    # the calibration sentence follows the setting and never reports "from X to X"
+    assert f"model {glued['churn_brier_change']} and that of the purchase model" in page
+    assert "Platt scaling is strictly increasing" in page
+    assert not re.search(r"from (\d\.\d+) to \1\b", page)
     html = (built.html_dir / "notebooks" / "06_models.html").read_text()
     for title in (
         "Test PR-AUC with 95% user-bootstrap intervals",

@@ -104,3 +104,10 @@ def test_sessions_at_coarse_resolutions_are_named_for_what_they_are() -> None:
     assert eda.session_meaning("day", 30).endswith("all of a user's events in one day.")
     assert eda.session_meaning("hour", 30).endswith("all of a user's events in one hour.")
     assert "active hours no more than 90 minutes apart" in eda.session_meaning("hour", 90)
+
+
+def test_a_change_that_prints_alike_is_not_reported_as_a_change() -> None:
+    from shoplog.publish.report import change_text
+
+    assert change_text(0.17141, 0.17138, ".4f") == "stays at 0.1714"
+    assert change_text(0.1714, 0.1690, ".4f") == "moves from 0.1714 to 0.1690"

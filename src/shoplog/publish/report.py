@@ -67,6 +67,13 @@ PRICE_UNITS = "price units"
 _MONEY = {"unit": PRICE_UNITS}
 
 
+def change_text(before: float, after: float, spec: str) -> str:
+    """``moves from 0.1714 to 0.1690``, or ``stays at 0.1714`` when both print alike: a
+    sentence never reports "from X to X" as a change."""
+    a, b = format(before, spec), format(after, spec)
+    return f"stays at {a}" if a == b else f"moves from {a} to {b}"
+
+
 def set_currency(currency: str | None) -> str:
     """Money in this chapter is in ``currency`` (``data.currency``; none: the log's price
     units). Glued as ``currency`` for the prose; returns the unit."""
