@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from shoplog.config.params import Params
 from shoplog.dataset.splits import Timeline, TimelineError, make_timeline
+from shoplog.schema import TIME_RESOLUTIONS
 
-# Shortest horizon auto-fitting tries: below a week "dormant" mostly measures which
-# weekdays a user shops on, not whether they left.
-MIN_HORIZON = 7
+# Horizons auto-fitting tries below the profile's; the shortest is a week: below that
+# "dormant" mostly measures which weekdays a user shops on, not whether they left.
 HORIZONS = (28, 21, 14, 7)
 SPACINGS = (7, 3, 1)
 SPLIT_COUNTS = ((2, 2), (1, 1))
@@ -165,7 +165,7 @@ def resolve_anchors(params: Params, first: dt.datetime, last: dt.datetime) -> Pa
 
 def order_unknown(time_resolution: str) -> str | None:
     """Why the order of events within a visit is unknown (None when times are fine enough)."""
-    if time_resolution not in ("hour", "day"):
+    if TIME_RESOLUTIONS.index(time_resolution) <= TIME_RESOLUTIONS.index("minute"):
         return None
     return (
         f"times are recorded to the {time_resolution} only, so the order of events within a "
