@@ -8,7 +8,7 @@ import pytest
 from modeltables import FEATURES, churn_table
 
 from shoplog.config.params import ModelParams
-from shoplog.config.paths import benchmark_name
+from shoplog.config.paths import benchmark_name, paired_name
 from shoplog.dataset.labels import LABELS
 from shoplog.modeling import artifacts, tasks
 
@@ -49,6 +49,48 @@ def test_train_and_save_writes_both_models_cards_and_benchmarks(tmp_path) -> Non
     # churn depends on recency in this table: the kept model beats prevalence on test
     churn = pd.read_csv(tmp_path / benchmark_name("churn")).set_index("model")["pr_auc"]
     assert churn[run.cards["churn"].model] > churn["prevalence"] + 0.1
+
+
+def test_paired_differences_against_the_kept_model_and_baselines(tmp_path) -> None:
+    """Every model minus the kept model and minus the recency rule, on the same resamples:
+    the written table agrees with the benchmark's point estimates, and the sentence reads
+    from it."""
+    settings = ModelParams(n_boot=50, learners=["LightGBM", "logistic regression"], tuned=[])
+    run = tasks.train_and_save(two_task_table(), settings, 3, 0.2, FEATURE_SETTINGS, tmp_path)
+    result = run.results["churn"]
+    kept = result.kept.name
+    paired = pd.read_csv(tmp_path / paired_name("churn"))
+    point = result.table.set_index("model")["pr_auc"]
+    assert set(paired["reference"]) == {kept, "recency rule", "BG/NBD P(alive)"}
+    assert len(paired) == 3 * (len(point) - 1)
+    for row in paired.itertuples():
+        assert row.difference == pytest.approx(point[row.model] - point[row.reference])
+        assert row.low <= row.difference <= row.high
+    # prevalence ranks no one: the kept model is clearly above it
+    prev = paired[paired["model"].eq("prevalence") & paired["reference"].eq(kept)].iloc[0]
+    assert prev["high"] < 0 and prev["excludes_zero"]
+    baselines = ("prevalence", "recency rule", "RFM score", "BG/NBD P(alive)")
+    text = tasks.paired_sentence(paired, kept, baselines)
+    vs_recency = paired[paired["model"].eq(kept) & paired["reference"].eq("recency rule")].iloc[0]
+    assert f"the recency rule's by {vs_recency['difference']:+.3f}" in text
+    others = [m for m in point.index if m not in (kept, *baselines)]
+    assert f"Of the {len(others)} other models" in text
+
+
+def test_paired_sentence_words_follow_the_intervals() -> None:
+    rows = [
+        ("A", "K", -0.05, -0.08, -0.02),
+        ("B", "K", 0.001, -0.002, 0.004),
+        ("K", "recency rule", 0.03, 0.01, 0.05),
+        ("K", "BG/NBD P(alive)", -0.001, -0.01, 0.008),
+    ]
+    paired = pd.DataFrame(rows, columns=["model", "reference", "difference", "low", "high"])
+    paired["excludes_zero"] = (paired["low"] > 0) | (paired["high"] < 0)
+    text = tasks.paired_sentence(paired, "K", ("recency rule", "BG/NBD P(alive)"))
+    assert "higher than the recency rule's by +0.030 [+0.010, +0.050]" in text
+    assert "not distinguishable from the BG/NBD P(alive)'s by -0.001" in text
+    assert "Of the 2 other models, the test anchors put 1 below the kept model and 0 above" in text
+    assert "cannot tell 1 from it (B +0.001 [-0.002, +0.004])" in text
 
 
 def test_a_split_without_both_outcomes_is_refused_with_the_reason(tmp_path) -> None:

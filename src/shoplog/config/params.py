@@ -388,7 +388,7 @@ class ModelParams(_Section):
     """The churn and purchase benchmark: intervals, tuning budgets, calibration."""
 
     # bootstrap resamples (of users) behind every 95% interval
-    n_boot: int = Field(default=200, ge=10)
+    n_boot: int = Field(default=1000, ge=10)
     # the models in the benchmark (empty: all of them)
     learners: list[str] = Field(default_factory=list)
     # models tuned with Optuna TPE on validation, trials per study and a time stop (seconds)

@@ -225,6 +225,11 @@ def benchmark_name(task: str) -> str:
     return f"{task}_benchmark.csv"
 
 
+def paired_name(task: str) -> str:
+    """The file name of a task's paired differences in :attr:`ProjectPaths.models_dir`."""
+    return f"{task}_paired_differences.csv"
+
+
 def targeting_name(anchor: object) -> str:
     """The file name of the targeting list at a score anchor (a date)."""
     return f"targeting_{anchor}.csv"

@@ -297,6 +297,67 @@ def _ranking_metrics(
     }
 
 
+def bootstrap_draws(
+    y,
+    p,
+    users,
+    threshold: float,
+    fraction: float = 0.2,
+    n_boot: int = 200,
+    seed: int = 42,
+    chunk: int = 25,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The benchmark's metrics on all rows, and their value in each user-bootstrap resample.
+
+    The resamples depend only on ``users``, ``n_boot`` and ``seed``, so two models scored
+    on the same rows get the *same* resamples and their draws can be subtracted resample by
+    resample (a paired comparison, :func:`paired_interval`). Draws keep NaN where a metric
+    is undefined. Rows are sorted once, not once per resample and metric; resamples are
+    processed ``chunk`` at a time to bound memory (chunk x rows floats)."""
+    y, p, _ = _arrays(y, p)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"top-K fraction must be in (0, 1], got {fraction}")
+    codes, counts = _draw_counts(users, n_boot, seed)
+    point = _ranking_metrics(y, p, np.ones((1, len(y))), threshold, fraction)
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in point}
+    for start in range(0, n_boot, chunk):
+        W = counts[start : start + chunk][:, codes].astype("float64")
+        for name, values in _ranking_metrics(y, p, W, threshold, fraction).items():
+            draws[name].append(values)
+    return (
+        {name: float(value[0]) for name, value in point.items()},
+        {name: np.concatenate(v) if v else np.array([]) for name, v in draws.items()},
+    )
+
+
+def percentile_interval(estimate: float, draws: np.ndarray, level: float = 0.95) -> Interval:
+    """``estimate`` with the percentile interval of its bootstrap ``draws`` (NaN left out)."""
+    values = np.asarray(draws, dtype="float64")
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return Interval(float(estimate), float("nan"), float("nan"))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return Interval(float(estimate), float(low), float(high))
+
+
+def paired_interval(
+    estimate_a: float,
+    draws_a: np.ndarray,
+    estimate_b: float,
+    draws_b: np.ndarray,
+    level: float = 0.95,
+) -> Interval:
+    """The difference a - b with a paired bootstrap interval: both sets of draws must come
+    from the same resamples (:func:`bootstrap_draws` with the same users, ``n_boot`` and
+    seed), so what the two have in common (which users were drawn) cancels. Far narrower
+    than comparing two separate intervals when the models rank users alike."""
+    a, b = np.asarray(draws_a, dtype="float64"), np.asarray(draws_b, dtype="float64")
+    if a.shape != b.shape:
+        raise ValueError(f"paired draws must come from the same resamples: {a.shape} vs {b.shape}")
+    return percentile_interval(estimate_a - estimate_b, a - b, level)
+
+
 def bootstrap_benchmark(
     y,
     p,
@@ -311,25 +372,6 @@ def bootstrap_benchmark(
     """The benchmark's metrics with user-bootstrap intervals, all resamples at once.
 
     Gives the same numbers as :func:`user_bootstrap` of each single metric (same seed,
-    same resamples) in a fraction of the time: the rows are sorted once, not once
-    per resample and metric. Resamples are processed ``chunk`` at a time to bound
-    memory (chunk x rows floats).
-    """
-    y, p, _ = _arrays(y, p)
-    if not 0 < fraction <= 1:
-        raise ValueError(f"top-K fraction must be in (0, 1], got {fraction}")
-    codes, counts = _draw_counts(users, n_boot, seed)
-    point = _ranking_metrics(y, p, np.ones((1, len(y))), threshold, fraction)
-    draws: dict[str, list[np.ndarray]] = {name: [] for name in point}
-    for start in range(0, n_boot, chunk):
-        W = counts[start : start + chunk][:, codes].astype("float64")
-        for name, values in _ranking_metrics(y, p, W, threshold, fraction).items():
-            draws[name].append(values)
-    tail = (1 - level) / 2 * 100
-    out = {}
-    for name, estimate in point.items():
-        values = np.concatenate(draws[name]) if draws[name] else np.array([])
-        values = values[~np.isnan(values)]
-        low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
-        out[name] = Interval(float(estimate[0]), float(low), float(high))
-    return out
+    same resamples) in a fraction of the time (see :func:`bootstrap_draws`)."""
+    point, draws = bootstrap_draws(y, p, users, threshold, fraction, n_boot, seed, chunk)
+    return {name: percentile_interval(point[name], draws[name], level) for name in point}

@@ -401,23 +401,34 @@ def learners(seed: int, task: str = "churn") -> dict[str, Callable[[], BaseEstim
 # evaluation
 
 
-def evaluate(y, p, users, threshold: float, top_k: float, n_boot: int, seed: int) -> dict:
-    """Test metrics with user-level bootstrap intervals (PR-AUC first: the primary metric)."""
+# the metrics whose bootstrap draws a benchmark row keeps, for paired comparisons
+PAIRED_METRICS = ("pr_auc", "lift_at_k")
+
+
+def evaluate(
+    y, p, users, threshold: float, top_k: float, n_boot: int, seed: int
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Test metrics with user-level bootstrap intervals (PR-AUC first: the primary metric),
+    and the draws of :data:`PAIRED_METRICS` (the same resamples for every model)."""
+    point, draws = M.bootstrap_draws(y, p, users, threshold, top_k, n_boot, seed)
     out = {}
-    for name, ci in M.bootstrap_benchmark(y, p, users, threshold, top_k, n_boot, seed).items():
+    for name, estimate in point.items():
+        ci = M.percentile_interval(estimate, draws[name])
         out[name], out[f"{name}_low"], out[f"{name}_high"] = ci.estimate, ci.low, ci.high
-    return out
+    return out, {name: draws[name] for name in PAIRED_METRICS}
 
 
 @dataclass
 class Fitted:
-    """A model fitted on training rows, with its validation threshold and scores."""
+    """A model fitted on training rows, with its validation threshold and scores, and (once
+    scored) its test metrics' bootstrap draws."""
 
     name: str
     model: BaseEstimator
     threshold: M.Threshold
     validation: np.ndarray
     test: np.ndarray
+    draws: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def fit_and_score(name: str, factory: Callable[[], BaseEstimator], data: TaskData) -> Fitted:
@@ -437,8 +448,9 @@ def fit_and_score(name: str, factory: Callable[[], BaseEstimator], data: TaskDat
 def score_row(
     name: str, fitted: Fitted, data: TaskData, top_k: float, n_boot: int, seed: int
 ) -> dict:
-    """One benchmark row: the validation threshold and PR-AUC, then test metrics with CIs."""
-    scores = evaluate(
+    """One benchmark row: the validation threshold and PR-AUC, then test metrics with CIs
+    (the bootstrap draws are kept on ``fitted`` for paired comparisons)."""
+    scores, fitted.draws = evaluate(
         data.y["test"], fitted.test, data.users["test"], fitted.threshold.value, top_k, n_boot, seed
     )
     return {

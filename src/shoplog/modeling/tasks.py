@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shoplog.config.params import ModelParams
-from shoplog.config.paths import benchmark_name
+from shoplog.config.paths import benchmark_name, paired_name
 from shoplog.dataset.labels import LABELS
 from shoplog.modeling import artifacts, models, tuning
 from shoplog.modeling import metrics as M
@@ -161,6 +161,7 @@ def train_and_save(
         card = model_card(result, seed, settings.calibration, top_k, feature_settings)
         cards[task] = artifacts.save_model(result.kept.model, card, models_dir)
         result.table.to_csv(models_dir / benchmark_name(task), index=False)
+        paired_differences(result).to_csv(models_dir / paired_name(task), index=False)
     return Benchmark(results, cards, features, unobserved)
 
 
@@ -174,6 +175,49 @@ def choose(task: str, fitted: dict[str, models.Fitted], data: models.TaskData) -
         )
     y = data.y["validation"]
     return max(candidates, key=lambda n: M.pr_auc(y, fitted[n].validation))
+
+
+# the baselines every model is also compared with, pair by pair
+PAIRED_BASELINES = ("recency rule", "BG/NBD P(alive)")
+
+
+def scored_models(result: TaskResult) -> dict[str, models.Fitted]:
+    """Every benchmark row's fitted model by name, the kept (calibrated) one included."""
+    return {**result.fitted, result.kept.name: result.kept}
+
+
+def paired_differences(result: TaskResult, metric: str = "pr_auc") -> pd.DataFrame:
+    """Each model's test ``metric`` minus that of the kept model and of each baseline in
+    :data:`PAIRED_BASELINES`, with a paired user-bootstrap interval (the same resamples for
+    both, see :func:`metrics.paired_interval`). ``excludes_zero`` says the interval tells
+    the two apart."""
+    fitted = scored_models(result)
+    point = result.table.set_index("model")[metric]
+    references = [result.kept.name] + [b for b in PAIRED_BASELINES if b in fitted]
+    rows = []
+    for reference in references:
+        for name in result.table["model"]:
+            if name == reference or metric not in fitted[name].draws:
+                continue
+            ci = M.paired_interval(
+                point[name],
+                fitted[name].draws[metric],
+                point[reference],
+                fitted[reference].draws[metric],
+            )
+            rows.append(
+                {
+                    "model": name,
+                    "reference": reference,
+                    "metric": metric,
+                    "difference": ci.estimate,
+                    "low": ci.low,
+                    "high": ci.high,
+                }
+            )
+    out = pd.DataFrame(rows, columns=["model", "reference", "metric", "difference", "low", "high"])
+    out["excludes_zero"] = (out["low"] > 0) | (out["high"] < 0)
+    return out
 
 
 def per_anchor(result: TaskResult, names: list[str], top_k: float) -> pd.DataFrame:
@@ -246,3 +290,54 @@ def model_card(
         feature_settings=feature_settings or {},
         libraries=artifacts.library_versions(),
     )
+
+
+def _difference(row: pd.Series, fmt: str = "+.3f") -> str:
+    return f"{row['difference']:{fmt}} [{row['low']:{fmt}}, {row['high']:{fmt}}]"
+
+
+def paired_sentence(paired: pd.DataFrame, kept: str, baselines: tuple[str, ...]) -> str:
+    """What the paired differences say, in words: the kept model against each baseline,
+    then how many other models the test anchors can tell apart from it (and which not).
+
+    ``baselines`` are the benchmark's rule and prior baselines, left out of the count."""
+    if paired.empty:
+        return "No paired comparison was made (a single model in the benchmark)."
+    vs_kept = paired[paired["reference"].eq(kept)].set_index("model")
+    parts = []
+    for base in PAIRED_BASELINES:
+        if base not in paired["reference"].values:
+            continue
+        row = paired[paired["reference"].eq(base) & paired["model"].eq(kept)].iloc[0]
+        if row["low"] > 0:
+            verdict = "higher than"
+        elif row["high"] < 0:
+            verdict = "lower than"
+        else:
+            verdict = "not distinguishable from"
+        parts.append(f"{verdict} the {base}'s by {_difference(row)}")
+    text = (
+        "Paired over the same resampled users, the kept model's test PR-AUC is "
+        + "; ".join(parts)
+        + "."
+        if parts
+        else ""
+    )
+    others = vs_kept[~vs_kept.index.isin(baselines)]
+    if len(others):
+        alike = others[~others["excludes_zero"]]
+        worse = int((others["high"] < 0).sum())
+        better = int((others["low"] > 0).sum())
+        counts = (
+            f"Of the {len(others)} other models, the test anchors put {worse} below the kept "
+            f"model and {better} above it"
+        )
+        counts += (
+            f", and cannot tell {len(alike)} from it ("
+            + "; ".join(f"{name} {_difference(row)}" for name, row in alike.iterrows())
+            + ")."
+            if len(alike)
+            else "; none is indistinguishable from it."
+        )
+        text = f"{text} {counts}".strip()
+    return text
