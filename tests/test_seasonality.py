@@ -14,7 +14,9 @@ from shoplog.behaviour.seasonality import (
     daily_series,
     decompose,
     dominant_period,
+    null_threshold,
     supported_periods,
+    threshold_range,
     weekday_hour,
 )
 from shoplog.events import engine
@@ -132,6 +134,44 @@ def test_a_spike_is_the_one_anomaly(seed: int) -> None:
     flagged = anomalies(decompose(series, [7], robust=True))
     assert list(flagged.index) == [spike_day]
     assert flagged["robust_z"].iloc[0] > 10
+
+
+def _poisson_days(mean: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    return pd.Series(
+        rng.poisson(mean).astype(float), index=pd.date_range("2019-10-01", periods=len(mean))
+    )
+
+
+@pytest.mark.parametrize("level", [300.0, 6.0])  # sessions-like and purchases-like counts
+def test_the_calibrated_threshold_flags_noise_at_the_stated_rate(level: float) -> None:
+    """The detector run on pure noise (Poisson counts around a trend and a week, nothing
+    planted): with the threshold calibrated on one series' fit at a 5% false-alarm rate,
+    the share of fresh noise series with any flagged day is near 5%, not above it; a
+    fixed textbook cut of 3.5 flags most of them. A planted spike is still found."""
+    rng = np.random.default_rng(11)
+    t = np.arange(273)
+    mean = level * (1 + 0.3 * np.sin(2 * np.pi * t / 7) + t / 1000)
+    fit = decompose(_poisson_days(mean, rng), [7], robust=True)
+    threshold = null_threshold(fit, 0.05, 200, seed=3)
+    fits = [decompose(_poisson_days(mean, rng), [7], robust=True) for _ in range(300)]
+    flagged = np.mean([len(anomalies(f, threshold)) > 0 for f in fits])
+    assert flagged <= 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / 300)  # 0.05 within sampling error
+    assert flagged >= 0.003  # the threshold is not set needlessly high either
+    textbook = np.mean([len(anomalies(f, 3.5)) > 0 for f in fits[:100]])
+    assert textbook > 0.5
+    spiked = _poisson_days(mean, rng)
+    day = spiked.index[150]
+    spiked[day] = mean[150] + 12 * np.sqrt(mean[150]) + 10
+    found = anomalies(decompose(spiked, [7], robust=True), threshold)
+    assert day in found.index
+    # the same seed, the same threshold
+    assert null_threshold(fit, 0.05, 200, seed=3) == threshold
+    assert null_threshold(fit, 0.01, 200, seed=3) > threshold
+
+
+def test_threshold_range_in_words() -> None:
+    assert threshold_range([7.04, 7.01]) == "a threshold of 7.0 robust z"
+    assert threshold_range([8.26, 6.8, 7.0]) == "thresholds from 6.8 to 8.3 robust z"
 
 
 def test_too_short_a_series_is_refused_with_the_reason() -> None:

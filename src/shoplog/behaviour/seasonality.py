@@ -11,6 +11,7 @@ variation. A decomposition needs at least two full cycles of each period;
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ibis.expr.types as ir
@@ -75,7 +76,7 @@ def weekday_hour(events: ir.Table, zone: str = "UTC") -> pd.DataFrame:
     bucket = events.event_time.bucket(minutes=15).name("bucket")
     df = events.group_by(bucket).aggregate(events=events.count()).to_pandas()
     local = to_local(pd.DatetimeIndex(df["bucket"]), zone)
-    df = pd.DataFrame({"weekday": local.weekday, "hour": local.hour, "events": df["events"]})
+    df = pd.DataFrame({"weekday": local.day_of_week, "hour": local.hour, "events": df["events"]})
     grid = df.pivot_table(index="weekday", columns="hour", values="events", aggfunc="sum")
     grid = grid.reindex(index=range(7), columns=range(24)).fillna(0).astype("int64")
     grid.index = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -89,7 +90,7 @@ def cycle_position(index: pd.DatetimeIndex, period: int, zone: str = "UTC") -> n
     if period == 24:
         return np.asarray(local.hour)
     if period == 168:
-        return np.asarray(local.weekday * 24 + local.hour)
+        return np.asarray(local.day_of_week * 24 + local.hour)
     return np.arange(len(index)) % period
 
 
@@ -168,21 +169,26 @@ def decompose(
 ANOMALY_THRESHOLD = 7.0
 
 
+def robust_z(resid: pd.Series) -> pd.Series | None:
+    """``0.6745 (r - median) / MAD`` of a remainder (Iglewicz and Hoaglin), so a promotion
+    spike cannot inflate the scale it is measured against; None when the MAD is 0."""
+    mad = float(np.median(np.abs(resid - resid.median())))
+    if mad == 0:
+        return None
+    return 0.6745 * (resid - resid.median()) / mad
+
+
 def anomalies(decomposition: Decomposition, threshold: float = ANOMALY_THRESHOLD) -> pd.DataFrame:
     """Points whose residual is more than ``threshold`` robust z-scores from the median.
 
-    The robust z-score is ``0.6745 (r - median) / MAD`` (Iglewicz and Hoaglin), so a
-    promotion spike cannot inflate the scale it is measured against. The default is
-    higher than the textbook 3.5 because a robust STL fit shrinks ordinary residuals:
-    on simulated daily series with Gaussian noise, the largest plain-noise residual
-    reached 4 to 6 robust z-scores, a one-day spike 70 and more.
-    """
+    Choose the threshold with :func:`null_threshold`, which states how often plain noise
+    would cross it: a robust STL fit shrinks ordinary residuals, so a textbook 3.5 flags
+    noise in most series."""
     c = decomposition.components
     r = c["resid"]
-    mad = float(np.median(np.abs(r - r.median())))
-    if mad == 0:
+    z = robust_z(r)
+    if z is None:
         return pd.DataFrame(columns=["observed", "expected", "resid", "robust_z"])
-    z = 0.6745 * (r - r.median()) / mad
     out = pd.DataFrame(
         {
             "observed": c["observed"],
@@ -194,6 +200,59 @@ def anomalies(decomposition: Decomposition, threshold: float = ANOMALY_THRESHOLD
     return out[out["robust_z"].abs() > threshold].sort_values(
         "robust_z", key=np.abs, ascending=False
     )
+
+
+def simulate_null(decomposition: Decomposition, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` series of plain noise around a fit's trend and season (n x length): Poisson
+    counts when the observed series is whole numbers (active users, sessions, purchases),
+    else Gaussian noise at the remainder's robust scale (revenue). No day is special in
+    them, so every day a detector flags in them is a false alarm."""
+    c = decomposition.components
+    expected = (c["trend"] + decomposition.seasonal).to_numpy()
+    observed = c["observed"].to_numpy()
+    if np.allclose(observed, np.round(observed)) and (observed >= 0).all():
+        return rng.poisson(np.clip(expected, 0, None), size=(n, len(expected))).astype(float)
+    r = c["resid"]
+    scale = 1.4826 * float(np.median(np.abs(r - r.median())))
+    return expected + rng.normal(0.0, scale, size=(n, len(expected)))
+
+
+def null_threshold(
+    decomposition: Decomposition,
+    false_alarm_rate: float,
+    simulations: int,
+    seed: int,
+    robust: bool = True,
+    seasonal_window: int = 13,
+) -> float:
+    """The robust-z threshold that plain noise crosses in at most ``false_alarm_rate`` of
+    series: each of ``simulations`` noise series (:func:`simulate_null`) is decomposed as
+    the real one was, and the threshold is the (1 - rate) quantile of their largest |z|.
+    Calibrating on the fitted null accounts for what the robust STL does to ordinary days,
+    which a fixed textbook cut does not."""
+    if not 0 < false_alarm_rate < 1:
+        raise ValueError(f"the false-alarm rate must be in (0, 1), got {false_alarm_rate}")
+    rng = np.random.default_rng(seed)
+    index = decomposition.components.index
+    largest = []
+    for values in simulate_null(decomposition, simulations, rng):
+        fit = decompose(
+            pd.Series(values, index=index), list(decomposition.periods), robust, seasonal_window
+        )
+        z = robust_z(fit.components["resid"])
+        largest.append(0.0 if z is None else float(z.abs().max()))
+    return float(np.quantile(largest, 1 - false_alarm_rate))
+
+
+def threshold_range(thresholds: Iterable[float]) -> str:
+    """The thresholds in words: "a threshold of 7.1 robust z" or "thresholds from 6.8 to
+    8.3 robust z" (one decimal, as the table shows them)."""
+    values = sorted(round(float(t), 1) for t in thresholds)
+    if not values:
+        raise ValueError("no threshold given")
+    if values[0] == values[-1]:
+        return f"a threshold of {values[0]:.1f} robust z"
+    return f"thresholds from {values[0]:.1f} to {values[-1]:.1f} robust z"
 
 
 def dominant_period(series: pd.Series, candidates: list[int]) -> int:

@@ -316,8 +316,10 @@ class SeasonalityParams(_Section):
     robust: bool = True
     # STL's seasonal smoother for the daily series (odd, at least 7)
     seasonal_window: int = Field(default=13, ge=7)
-    # residuals beyond this many robust z-scores are flagged as anomalies
-    anomaly_threshold: float = Field(default=7.0, gt=0)
+    # share of series in which plain noise may flag a day: sets the anomaly threshold
+    false_alarm_rate: float = Field(default=0.05, gt=0, lt=0.5)
+    # noise series simulated (with the seed) around the fitted trend and week to set it
+    anomaly_simulations: int = Field(default=200, ge=20)
 
     @field_validator("seasonal_window")
     @classmethod
