@@ -411,7 +411,7 @@ def test_target_command_writes_the_books_targeting_list(built: ProjectPaths, cap
     assert len(listed) > 0, "the CI book's list is empty: the comparison would prove little"
     assert out.read_bytes() == book_list.read_bytes()
     printed = capsys.readouterr().out
-    assert f"{len(listed):,} users listed" in printed
+    assert f"{len(listed):,} users with a positive expected contact profit listed" in printed
     assert "value model: LightGBM Tweedie" in printed and "segments model: k-means" in printed
     # a changed campaign assumption changes the list the same way the book's would
     cheap = built.scores_dir / "cheap.csv"
@@ -506,7 +506,7 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     from statsmodels.stats.multitest import multipletests
 
     from shoplog.action import campaign, segments
-    from shoplog.action.summary import SUMMARY_SOURCES, recommendation
+    from shoplog.action.summary import SUMMARY_KEYS, recommendation
     from shoplog.config.params import load_params
     from shoplog.modeling import artifacts
 
@@ -514,7 +514,14 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     out = built.outputs_dir
     glued = {
         n: load_glued(out / "glued" / f"{n}.json")
-        for n in ("06_models", "10_priority", "11_segments", "12_targeting", "13_summary")
+        for n in (
+            "01_data",
+            "06_models",
+            "10_priority",
+            "11_segments",
+            "12_targeting",
+            "13_summary",
+        )
     }
     table = pd.read_parquet(built.dataset_path)
     priority = pd.read_parquet(out / "priority.parquet")
@@ -528,9 +535,11 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     top_k = params.targeting.top_k_fraction
     assert now["priority_group"].sum() == round(top_k * len(now))
     assert glued["10_priority"]["revenue_at_risk"] == pytest.approx(now["priority"].sum())
-    assert glued["10_priority"]["users_at_risk"] == int(
-        (now["p_churn"] >= churn.card.threshold).sum()
-    )
+    # expected churners are the sum of calibrated probabilities, banded without a gap
+    assert glued["10_priority"]["expected_churners"] == pytest.approx(now["p_churn"].sum())
+    bands = glued["10_priority"]["risk_bands"]
+    assert sum(b["users"] for b in bands) == len(now)
+    assert len(bands) == len(params.targeting.risk_band_edges) + 1
     # the group tests' FDR adjustment is Benjamini-Hochberg and keeps the raw order
     tests_ = pd.read_csv(out / "priority_group_tests.csv").dropna(subset=["p_welch"])
     np.testing.assert_allclose(
@@ -538,17 +547,26 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     )
     ordered = tests_.sort_values("p_welch", kind="stable")["p_welch_bh"].to_numpy()
     assert np.all(np.diff(ordered) >= -1e-15)
-    # the targeting list: the recommended K users by priority, with their segment
+    # the targeting list: every user with a positive expected contact profit, highest
+    # first, with their segment; no contact that loses money
     listed = pd.read_csv(
         out / "targeting" / f"targeting_{now['anchor'].max().date()}.csv", dtype={"user_id": str}
     )
-    assert len(listed) == glued["12_targeting"]["recommended_k"]
-    expected_ids = now.iloc[
-        campaign.ranking(now["priority"], now["user_id"].astype(str).to_numpy())
-    ]
+    assert len(listed) == glued["12_targeting"]["recommended_k"] > 0
+    plan = campaign.Campaign(
+        **params.campaign.model_dump(
+            exclude={"uplift_grid", "sensitivity_spread", "holdout_fraction"}
+        )
+    )
+    profit, _ = campaign.contact_value(now["p_churn"], now["value"], plan)
+    assert len(listed) == int((profit > 0).sum())
+    expected_ids = now.iloc[campaign.ranking(profit, now["user_id"].astype(str).to_numpy())]
     assert (
         listed["user_id"].tolist() == expected_ids["user_id"].astype(str).head(len(listed)).tolist()
     )
+    assert (listed["expected_profit"] > 0).all()
+    assert listed["expected_profit"].is_monotonic_decreasing
+    assert listed["rank"].tolist() == list(range(1, len(listed) + 1))
     assert listed["rfm_segment"].isin(segments.RFM_ORDER).all()
     assert listed["expected_profit"].sum() == pytest.approx(
         glued["12_targeting"]["expected_profit"], rel=1e-4, abs=1e-3
@@ -565,14 +583,38 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
     for page in ("10_priority", "11_segments", "12_targeting", "13_summary"):
         text = (built.html_dir / "notebooks" / f"{page}.html").read_text()
         assert not ids & set(re.findall(r"\b\d{6,}\b", text)), page
-    # the summary's five numbers are the chapters' recorded values, and appear on the page
+    # the summary's numbers are the chapters' recorded values, and appear on the page
     summary = glued["13_summary"]
-    for key, (chapter, name) in SUMMARY_SOURCES.items():
-        assert summary[key] == glued[chapter][name]
+    for chapter, keys in SUMMARY_KEYS.items():
+        for key in keys:
+            if key in glued[chapter]:
+                assert summary[key] == glued[chapter][key], key
     page = page_text(built.html_dir / "notebooks" / "13_summary.html")
-    assert f"{summary['users_at_risk']:,}" in page
+    t = glued["12_targeting"]
+    assert f"{summary['expected_churners']:,.0f} of {summary['users_scored']:,} users" in page
     assert f"{summary['recommended_k']:,} users" in page
-    assert f"{summary['expected_roi']:.0%}" in page
+    assert f"{t['list_lift']:.2f} [{t['list_lift_low']:.2f}, {t['list_lift_high']:.2f}]" in page
+    assert t["list_lift_low"] <= t["list_lift"] <= t["list_lift_high"]
+    assert f"{t['expected_profit']:,.0f} USD for a cost of" in page
+    assert f"{t['holdout_users']:,} users; power {t['holdout_power']:.0%}" in page
+    assert "Low / assumed / high" in page and "synthetic shop" in page
+    # the list's lift is observed: its churn rate over the test anchor's, recomputed
+    then = priority[priority["split"] != "score"]
+    then = then[then["anchor"].eq(then["anchor"].max())].reset_index(drop=True)
+    then_profit, _ = campaign.contact_value(then["p_churn"], then["value"], plan)
+    then_list = then.iloc[campaign.ranking(then_profit, then["user_id"].astype(str).to_numpy())]
+    then_list = then_list.head(int((then_profit > 0).sum()))
+    assert t["list_lift"] == pytest.approx(then_list["dormant"].mean() / then["dormant"].mean())
+    # prose checks: no change reported as "from X to X"; "most" only above one half
+    for html_page in sorted((built.html_dir / "notebooks").glob("*.html")):
+        text = page_text(html_page)
+        assert not re.search(r"from (\d[\d,.]*%?) to \1\b", text), html_page.name
+    share = glued["10_priority"]["priority_revenue_share"]
+    priority_page = page_text(built.html_dir / "notebooks" / "10_priority.html")
+    reach = (
+        "half of" if round(share * 100) == 50 else "most of" if share > 0.5 else "less than half of"
+    )
+    assert f"reaches {reach} the money at risk" in priority_page
     # tables in Markdown outputs are HTML: a pipe table would reach the reader as raw text
     for html_page in sorted((built.html_dir / "notebooks").glob("*.html")):
         assert "|---" not in page_text(html_page), html_page.name

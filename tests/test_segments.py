@@ -15,6 +15,7 @@ from statsmodels.stats.meta_analysis import effectsize_smd
 from statsmodels.stats.multitest import multipletests
 
 from shoplog.action import campaign, groups, priority, segments, summary
+from shoplog.publish import report
 
 
 @pytest.fixture
@@ -249,52 +250,76 @@ def test_normalized_gini_orders() -> None:
     assert priority.normalized_gini(actual, np.ones(5)) == pytest.approx(0.0)
 
 
-def test_recommendation_words_follow_the_numbers() -> None:
-    numbers = {
-        "recommended_k": 120,
-        "recommended_share": 0.05,
-        "horizon_days": 30,
-        "uplift": 0.1,
-        "expected_roi": 0.42,
-        "expected_cost": 1000.0,
-        "lift_at_k": 1.5,
-        "top_k": 0.2,
-        "users_at_risk": 900,
-        "revenue_at_risk": 12345.0,
-        "currency": "EUR",
-    }
-    text = summary.recommendation(numbers)
-    assert text.startswith("Contact the 120 users") and "42%" in text
-    assert "on its cost of 1,000 EUR." in text
-    dont = summary.recommendation({**numbers, "recommended_k": 0})
-    assert dont.startswith("Do not run") and "with 12,345 EUR of revenue" in dont
+FULL = {
+    "01_data": {"data_label": "synthetic shop (default preset)"},
+    "06_models": {"churn_kept_lift_at_k": 2.345, "top_k": 0.2, "churn_kept": "LightGBM"},
+    "10_priority": {
+        "expected_churners": 7.2, "expected_churn_share": 0.18, "revenue_at_risk": 1200.0,
+        "revenue_last_horizon": 5000.0, "score_anchor": "2020-07-01", "users_scored": 40,
+        "horizon_days": 30, "lookback_days": 90, "currency": "EUR",
+        "risk_bands": [{"band": "0% to 50%", "users": 30, "expected_churners": 3.0},
+                       {"band": "50% to 100%", "users": 10, "expected_churners": 4.2}],
+    },
+    "12_targeting": {
+        "recommended_k": 5, "recommended_share": 0.125, "expected_profit": 12.0,
+        "expected_cost": 10.0, "expected_roi": 1.2, "revenue_kept": 60.0, "kept_share": 0.05,
+        "uplift": 0.1, "test_anchor": "2020-06-03", "backtest_listed": 6,
+        "list_lift": 1.31, "list_lift_low": 1.1, "list_lift_high": 1.52,
+        "model_lift": 1.5, "model_lift_low": 1.3, "model_lift_high": 1.7,
+        "recency_lift": 1.45, "recency_lift_low": 1.2, "recency_lift_high": 1.66,
+        "sensitivity": [{"assumption": "uplift", "low_value": 0.05, "base_value": 0.1,
+                         "high_value": 0.15, "profit_low": 2.0, "profit_high": 30.0}],
+        "swing_assumption": "uplift", "holdout_users": 1, "holdout_power": 0.07,
+        "holdout_fraction": 0.2, "holdout_needed": None, "holdout_target": 0.8,
+    },
+}  # fmt: skip
+
+
+def test_the_summary_headline_reads_from_the_chapters() -> None:
+    n = summary.summary_numbers(FULL)
+    assert n["currency"] == "EUR" and n["data_label"].startswith("synthetic")
+    table = summary.headline(n)
+    assert table.startswith(
+        "On 2020-07-01, the end of the analysed log (synthetic shop (default preset)), 40 users "
+        "had been active in the previous 90 days."
+    )
+    # one HTML table (Markdown outputs are CommonMark: a pipe table would show as text)
+    assert "|" not in table and table.count("<tr>") == 9
+    assert "7 of 40 users (18%)" in table
+    assert "50% to 100%: 10 users<br>0% to 50%: 30 users" in table
+    assert "1,200 EUR (the shop took 5,000 EUR in the last 30 days)" in table
+    assert "1.31 [1.10, 1.52]<br>churn model's top list: 1.50 [1.30, 1.70]" in table
+    assert "12 EUR for a cost of 10 EUR (ROI 120%)" in table
+    assert "60 EUR (5.0% of the revenue at risk)" in table
+    assert "1 user; power 7%" in table
+    sens = summary.sensitivity_table(n)
+    assert "<td>Uplift</td>" in sens and "0.05 / 0.1 / 0.15" in sens and "30 EUR" in sens
+    text = summary.recommendation(n)
+    assert text.startswith("Contact the 5 users on the targeting list")
+    assert "earn 12 EUR on a cost of 10 EUR" in text and "scenario, not a measurement" in text
+    assert "no split of a list this size reaches 80% power" in text
+    dont = summary.recommendation({**n, "recommended_k": 0})
+    assert dont.startswith("Do not run") and "with 1,200 EUR of revenue" in dont
+    # the revenue of the last horizon is left out when the lookback could not see it
+    partial = {**FULL, "10_priority": {**FULL["10_priority"], "revenue_last_horizon": None}}
+    assert "the shop took" not in summary.headline(summary.summary_numbers(partial))
 
 
 def test_the_summary_says_what_it_can_when_only_the_models_applied() -> None:
-    models = {"churn_kept_lift_at_k": 2.345, "top_k": 0.2}
-    n = summary.summary_numbers({"06_models": models})
-    assert n == {"lift_at_k": 2.345, "top_k": 0.2}
+    n = summary.summary_numbers({"06_models": FULL["06_models"]})
     text = summary.headline(n)
-    assert text.startswith("The churn model finds 2.35 times more churners than random")
+    assert text.startswith("On this log, the churn model finds 2.35 times more churners than")
     assert "no revenue at risk" in text and "nan" not in text
     assert summary.recommendation(n).startswith("No campaign is recommended")
-    full = summary.summary_numbers(
-        {
-            "06_models": models,
-            "10_priority": {"users_at_risk": 9, "revenue_at_risk": 120.0, "expected_churners": 7.2,
-                            "score_anchor": "2020-07-01", "users_scored": 40, "horizon_days": 30,
-                            "currency": "price units"},
-            "12_targeting": {"recommended_k": 5, "expected_roi": 0.5, "recommended_share": 0.125,
-                             "expected_cost": 10.0, "uplift": 0.1},
-        }
-    )  # fmt: skip
-    table = summary.headline(full)
-    assert table.startswith("On 2020-07-01, the end of the analysed log, 40 users were active.")
-    # one HTML table (Markdown outputs are CommonMark: a pipe table would show as text)
-    assert "|" not in table and table.count("<tr>") == 6
-    assert '<td><b>Expected ROI</b> of that campaign</td><td style="text-align: right">50%' in table
-    assert "<th>In the next 30 days</th>" in table
-    assert '<td style="text-align: right">120 price units</td>' in table
+
+
+def test_share_words_say_most_only_above_half() -> None:
+    assert report.share_words(0.47) == "less than half of"
+    assert report.share_words(0.5) == "half of"
+    assert report.share_words(0.504) == "half of"  # prints as 50%
+    assert report.share_words(0.51) == "most of"
+    assert report.share_words(1.0) == "all of"
+    assert report.share_words(0.998) == "most of"
 
 
 def test_value_is_unavailable_without_any_spend() -> None:

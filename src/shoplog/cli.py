@@ -257,11 +257,11 @@ def _target(args: argparse.Namespace, params, paths: ProjectPaths) -> int:
     summary = target(params, paths, args.log, anchor, args.out)
     _print_log_and_models(summary.quality, summary.models)
     left = ", ".join(f"{k}: {v:,}" for k, v in summary.not_scored.items())
-    best = summary.best
+    campaign = summary.campaign
     print(f"{summary.scored:,} users scored at {anchor} ({left})")
     print(
-        f"most profitable list: {int(best['users']):,} users, expected profit "
-        f"{best['profit']:,.0f} for a cost of {best['cost']:,.0f}; "
-        f"{summary.listed:,} users listed -> {summary.path}"
+        f"{campaign.listed:,} users with a positive expected contact profit listed, highest "
+        f"first: expected profit {campaign.profit:,.0f} for a cost of {campaign.cost:,.0f} "
+        f"-> {summary.path}"
     )
     return 0

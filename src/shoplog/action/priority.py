@@ -6,6 +6,7 @@ features; the priority group is the top of the log score (a share, or the natura
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,41 @@ def top_fraction_cut(values: np.ndarray, fraction: float) -> float:
     x = np.sort(np.asarray(values, dtype=float))[::-1]
     n = max(1, round(fraction * len(x)))
     return float(x[n - 1])
+
+
+def risk_bands(p_churn: np.ndarray, edges: list[float]) -> pd.DataFrame:
+    """Users by band of calibrated P(dormant) (``edges`` inside (0, 1)): how many, and how
+    many of them the model expects to go dormant (the sum of their probabilities). Every
+    user is in exactly one band; a band holds ``low <= p < high`` (the last includes 1)."""
+    p = np.asarray(p_churn, dtype=float)
+    cuts = [0.0, *edges, 1.0]
+    rows = []
+    for i, (low, high) in enumerate(itertools.pairwise(cuts)):
+        last = i == len(cuts) - 2
+        inside = (p >= low) & ((p <= high) if last else (p < high))
+        rows.append(
+            {
+                "band": f"{low:.0%} to {high:.0%}",
+                "low": low,
+                "high": high,
+                "users": int(inside.sum()),
+                "expected_churners": float(p[inside].sum()),
+            }
+        )
+    out = pd.DataFrame(rows)
+    out["share"] = out["users"] / max(len(p), 1)
+    return out
+
+
+def recent_revenue(rows: pd.DataFrame, horizon_days: int, lookback_days: int) -> float | None:
+    """Revenue of the ``horizon_days`` before the anchor, summed over the scored users: when
+    the lookback is at least that long, everyone who spent then is scored, so this is the
+    shop's revenue of that period. None when it is not, or when the features have no spend
+    window of that length."""
+    column = f"spend_{horizon_days}d"
+    if lookback_days < horizon_days or column not in rows:
+        return None
+    return float(rows[column].fillna(0).sum())
 
 
 KEEP_COLUMNS = ("user_id", "anchor", "split", "dormant", "purchase", "spend_next")

@@ -23,8 +23,10 @@ from shoplog.files import atomic_write_text
 from shoplog.modeling import explain, scoring
 from shoplog.modeling.artifacts import LoadedModel
 
+PROFIT = "expected contact profit (the list)"
 PRIORITY = "priority score"
 RECENCY = "recency rule (longest since last visit first)"
+CHURN_MODEL = "churn model (highest P(dormant) first)"
 RANDOM = "random"
 LIST_COLUMNS = (
     "rank",
@@ -63,11 +65,15 @@ def strategy_curves(
     plan: C.Campaign,
     order: np.ndarray,
 ) -> dict[str, pd.DataFrame]:
-    """Profit curves of the three ways of ordering users (priority, recency rule, random)
-    for one outcome column: ``p_churn`` for a forecast, ``dormant`` for a backtest.
-    ``order`` is the priority order of these rows (:func:`priority_order`)."""
+    """Profit curves of the ways of ordering users (expected contact profit, priority,
+    recency rule, random) for one outcome column: ``p_churn`` for a forecast, ``dormant``
+    for a backtest. The orders use only what is known at the anchor (the models' scores and
+    recency), whichever outcome values them. ``order`` is the priority order of these rows
+    (:func:`priority_order`)."""
     ids = scores["user_id"].astype(str).to_numpy()
+    profit, _ = C.contact_value(scores["p_churn"], scores["value"], plan)
     orders = {
+        PROFIT: C.ranking(profit, ids),
         PRIORITY: order,
         RECENCY: C.ranking(rows["days_since_last_event"], ids),
     }
@@ -79,25 +85,19 @@ def strategy_curves(
     return out
 
 
-def list_size(best: pd.Series, n_users: int, fraction: float | None) -> int:
-    """How many users the list holds: ``fraction`` of them when set, else the best K."""
-    return round(fraction * n_users) if fraction else int(best["users"])
-
-
 def targeting_list(
     rows: pd.DataFrame,
     scores: pd.DataFrame,
     user_segments: pd.DataFrame,
     churn: LoadedModel,
     plan: C.Campaign,
-    order: np.ndarray,
-    n_list: int,
+    picked: np.ndarray,
     n_reasons: int,
 ) -> pd.DataFrame:
-    """The first ``n_list`` users of the priority ``order``, one row each: scores, value,
-    the contact's expected profit, RFM segment, cluster, and the features raising their
-    churn score."""
-    picked = order[:n_list]
+    """The listed users (row positions ``picked``, highest expected contact profit first),
+    one row each: scores, value, the contact's expected profit, RFM segment, cluster, and
+    the features raising their churn score."""
+    n_list = len(picked)
     listed = scores.iloc[picked].reset_index(drop=True)
     ids = listed["user_id"].astype(str).to_numpy()
     seg = (
@@ -140,7 +140,8 @@ def write_list(frame: pd.DataFrame, path: str | Path) -> Path:
 @dataclass
 class CampaignRun:
     """The targeting chapter's numbers: rows and scores now (score anchor) and then (last
-    test anchor), the profit curves of both, the best K and the list."""
+    test anchor), the profit curves of both, the campaign scenario and its list, the
+    backtest of the same rule, the lift of the lists, the sensitivity and the holdout."""
 
     now_rows: pd.DataFrame
     now: pd.DataFrame
@@ -148,11 +149,38 @@ class CampaignRun:
     order: np.ndarray  # the priority order of ``now`` (row positions, best first)
     forward: dict[str, pd.DataFrame]
     backtest: dict[str, pd.DataFrame]
-    best: pd.Series
+    scenario: C.Scenario
+    then_scenario: C.Scenario  # the same rule at the last test anchor (model scores only)
+    backtest_profit: float  # that list's profit with the observed outcomes
+    lifts: pd.DataFrame  # observed lift at the last test anchor, list against references
+    sensitivity: pd.DataFrame
+    holdout: C.Holdout
     target: pd.DataFrame
     path: Path
     score_anchor: pd.Timestamp
     test_anchor: pd.Timestamp
+
+
+def observed_lifts(
+    then_rows: pd.DataFrame, then: pd.DataFrame, listed: np.ndarray, n_boot: int, seed: int
+) -> pd.DataFrame:
+    """At an anchor with observed outcomes: the lift of the list the campaign rule picked
+    (``listed`` row positions), and of the churn model's and the recency rule's top lists
+    of the same size, with paired user-bootstrap intervals."""
+    ids = then["user_id"].astype(str).to_numpy()
+    n = len(listed)
+
+    def top(order: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(then), dtype=bool)
+        mask[order[:n]] = True
+        return mask
+
+    lists = {
+        PROFIT: top(listed),
+        CHURN_MODEL: top(C.ranking(then["p_churn"], ids)),
+        RECENCY: top(C.ranking(then_rows["days_since_last_event"], ids)),
+    }
+    return C.list_lift(then["dormant"].to_numpy(), lists, n_boot, seed)
 
 
 def build_targeting(
@@ -165,32 +193,46 @@ def build_targeting(
     *,
     list_fraction: float | None,
     n_reasons: int,
+    spread: float,
+    holdout_fraction: float,
+    n_boot: int,
+    seed: int,
     source: str = "priority.parquet",
 ) -> CampaignRun:
-    """Profit curves at the score anchor (forecast) and the last test anchor (backtest),
-    the most profitable K, and the targeting list written to ``targeting_dir``."""
+    """The campaign at the score anchor (every user with a positive expected contact
+    profit, best first), the same rule replayed at the last test anchor on observed
+    outcomes, profit curves of both, the sensitivity and holdout, and the targeting list
+    written to ``targeting_dir``."""
     at = now_and_then(table, priority_scores, source)
     order = priority_order(at.now)
     forward = strategy_curves(at.now, at.now_rows, "p_churn", plan, order)
     backtest = strategy_curves(at.then, at.then_rows, "dormant", plan, priority_order(at.then))
-    best = C.best_k(forward[PRIORITY])
-    n_list = list_size(best, len(at.now), list_fraction)
-    target = targeting_list(
-        at.now_rows, at.now, user_segments, churn, plan, order, n_list, n_reasons
-    )
+    ids = at.now["user_id"].astype(str).to_numpy()
+    now = C.scenario(at.now["p_churn"], at.now["value"], plan, ids, list_fraction)
+    then_ids = at.then["user_id"].astype(str).to_numpy()
+    then = C.scenario(at.then["p_churn"], at.then["value"], plan, then_ids, list_fraction)
+    observed, _ = C.contact_value(at.then["dormant"], at.then["value"], plan)
+    target = targeting_list(at.now_rows, at.now, user_segments, churn, plan, now.order, n_reasons)
     path = write_list(target, list_path(targeting_dir, at.score_anchor))
     return CampaignRun(
-        at.now_rows,
-        at.now,
-        at.then,
-        order,
-        forward,
-        backtest,
-        best,
-        target,
-        path,
-        at.score_anchor,
-        at.test_anchor,
+        now_rows=at.now_rows,
+        now=at.now,
+        then=at.then,
+        order=order,
+        forward=forward,
+        backtest=backtest,
+        scenario=now,
+        then_scenario=then,
+        backtest_profit=float(observed[then.order].sum()),
+        lifts=observed_lifts(at.then_rows, at.then, then.order, n_boot, seed),
+        sensitivity=C.sensitivity(at.now["p_churn"], at.now["value"], plan, ids, spread),
+        holdout=C.holdout_design(
+            at.now["p_churn"].to_numpy()[now.order], plan.uplift, holdout_fraction
+        ),
+        target=target,
+        path=path,
+        score_anchor=at.score_anchor,
+        test_anchor=at.test_anchor,
     )
 
 
@@ -201,13 +243,13 @@ KEPT_TASKS = ("churn", "purchase", VALUE_TASK, SEGMENTS_TASK)
 
 @dataclass
 class TargetSummary:
-    """What ``shoplog target`` did: the list, who was scored, the best K and the models."""
+    """What ``shoplog target`` did: the list, who was scored, the campaign and the models."""
 
     path: Path
     anchor: dt.date
     scored: int
     listed: int
-    best: pd.Series
+    campaign: C.Scenario
     not_scored: dict[str, int]
     short_history: int
     quality: QualityReport
@@ -241,19 +283,20 @@ def target(
         seg_model.card.feature_settings["features"],
     ).assign(user_id=scores["user_id"].astype(str).to_numpy())
     plan = plan_of(params.campaign)
-    order = priority_order(scores)
-    best = C.best_k(C.campaign_curve(order, scores["p_churn"], scores["value"], plan))
-    n_list = list_size(best, len(scores), params.targeting.list_fraction)
+    ids = scores["user_id"].astype(str).to_numpy()
+    campaign = C.scenario(
+        scores["p_churn"], scores["value"], plan, ids, params.targeting.list_fraction
+    )
     frame = targeting_list(
-        rows, scores, user_segments, churn, plan, order, n_list, params.explain.reasons
+        rows, scores, user_segments, churn, plan, campaign.order, params.explain.reasons
     )
     path = write_list(frame, out_path or list_path(paths.scores_dir, anchor))
     return TargetSummary(
         path,
         anchor,
         len(scores),
-        n_list,
-        best,
+        campaign.listed,
+        campaign,
         feats.not_scored,
         feats.short,
         feats.quality,

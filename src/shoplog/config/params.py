@@ -342,8 +342,18 @@ class TargetingParams(_Section):
     top_k_fraction: float = Field(default=0.2, gt=0, le=1)
     # the priority group: the top_k_fraction, or the natural break of the log priority score
     priority_cut: Literal["top_fraction", "natural_break"] = "top_fraction"
-    # share of scored users on the targeting list (empty: the campaign's most profitable K)
+    # share of scored users on the targeting list, at most (empty: every user with a
+    # positive expected contact profit, the campaign's most profitable list)
     list_fraction: float | None = Field(default=None, gt=0, le=1)
+    # edges of the calibrated-probability bands the summary counts users in
+    risk_band_edges: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
+
+    @field_validator("risk_band_edges")
+    @classmethod
+    def _edges(cls, value: list[float]) -> list[float]:
+        if not value or sorted(set(value)) != value or not all(0 < v < 1 for v in value):
+            raise ValueError("risk_band_edges must rise strictly between 0 and 1, e.g. [0.5]")
+        return value
 
 
 class SegmentParams(_Section):
@@ -384,6 +394,10 @@ class CampaignParams(_Section):
     margin: float = Field(default=0.3, gt=0, le=1)
     # uplifts of the sensitivity analysis
     uplift_grid: list[float] = Field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.3])
+    # the tornado moves each assumption this share below and above its value
+    sensitivity_spread: float = Field(default=0.5, gt=0, lt=1)
+    # share of the listed users held out uncontacted to measure the uplift
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
 
 
 class ModelParams(_Section):

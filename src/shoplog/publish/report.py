@@ -74,6 +74,17 @@ def change_text(before: float, after: float, spec: str) -> str:
     return f"stays at {a}" if a == b else f"moves from {a} to {b}"
 
 
+def share_words(share: float) -> str:
+    """How a share reads before "of the ...": "most of" only above one half, "half of" at
+    one half as printed (0%), "less than half of" below it, "all of" at 100%."""
+    shown = round(share * 100)
+    if shown >= 100 and share >= 1:
+        return "all of"
+    if shown == 50:
+        return "half of"
+    return "most of" if share > 0.5 else "less than half of"
+
+
 def set_currency(currency: str | None) -> str:
     """Money in this chapter is in ``currency`` (``data.currency``; none: the log's price
     units). Glued as ``currency`` for the prose; returns the unit."""

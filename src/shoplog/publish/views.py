@@ -150,7 +150,8 @@ def profile_tables(frame: pd.DataFrame, longest: int) -> list[Any]:
 
 # how each ordering of users is drawn in the campaign figures: (colour, dash)
 STRATEGY_STYLE = {
-    "priority score": ("highlight", "solid"),
+    "expected contact profit (the list)": ("highlight", "solid"),
+    "priority score": ("second", "dashdot"),
     "recency rule (longest since last visit first)": ("series", "dash"),
     "random": ("baseline", "dot"),
 }
