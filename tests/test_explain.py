@@ -55,6 +55,10 @@ def test_a_surrogate_recovers_a_simple_rule_and_its_leaves_partition_rows() -> N
     decisions = ((X["x"] > 0.6) | (X["y"].fillna(0) > 0.9)).astype(int).to_numpy()
     sur = explain.surrogate(X[:3000], decisions[:3000], X[3000:], decisions[3000:], 2, 0)
     assert sur.fidelity > 0.97 and sur.agreement_positive > 0.95
+    # the constant rule's floor: the larger of the flagged and unflagged shares
+    share = decisions[3000:].mean()
+    assert sur.constant_fidelity == pytest.approx(max(share, 1 - share))
+    assert sur.fidelity > sur.constant_fidelity
     leaves = explain.leaf_rules(sur, X[3000:], decisions[3000:])
     assert leaves["share"].sum() == pytest.approx(1.0)
     flagged = (leaves["share"] * leaves["flagged"]).sum()
@@ -88,6 +92,9 @@ def test_selection_check_refits_on_fewer_features(data) -> None:
     # the two real drivers keep most of the signal
     assert check.test_selected.estimate > check.test_all.estimate - 0.05
     assert check.test_all.low <= check.test_all.estimate <= check.test_all.high
+    diff = check.test_difference
+    assert diff.estimate == pytest.approx(check.test_selected.estimate - check.test_all.estimate)
+    assert diff.low <= diff.estimate <= diff.high
 
 
 def test_pipelines_are_not_explained_as_trees(data) -> None:

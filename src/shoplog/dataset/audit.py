@@ -95,6 +95,72 @@ def association(table: pd.DataFrame, names: list[str], label: str = "dormant") -
     return pd.DataFrame(rows).sort_values("strength", ascending=False).reset_index(drop=True)
 
 
+# when the appended future events happen, after the anchor (0: exactly at it)
+FUTURE_OFFSETS = (
+    dt.timedelta(0),
+    dt.timedelta(seconds=1),
+    dt.timedelta(hours=1),
+    dt.timedelta(days=3),
+)
+
+
+def future_events_check(
+    con: DuckDBBackend,
+    events: ir.Table,
+    table: pd.DataFrame,
+    params: Params,
+    anchor: dt.datetime,
+    n_users: int,
+    seed: int,
+) -> pd.Series:
+    """Per feature, the largest relative change when events are *added* at and after
+    ``anchor`` for a seeded sample of ``n_users`` scored users (copies of each one's last
+    event, of every event type, at the anchor itself, 1 second, 1 hour and 3 days after,
+    at the log's highest price). A feature that reads the anchor's instant or the future
+    changes; a leak-free one does not. Unlike the window bounds, this check can fail."""
+    rows = table[table["anchor"] == pd.Timestamp(anchor)]
+    users = rows["user_id"].drop_duplicates().sort_values()
+    sample = users.sample(min(n_users, len(users)), random_state=seed).tolist()
+    last = con.execute(
+        events.filter(events.user_id.isin(sample))
+        .filter(events.event_time < ibis.timestamp(anchor))
+        .order_by(["user_id", ibis.desc("event_time")])
+    ).drop_duplicates("user_id")
+    kinds = con.execute(events.select("event_type").distinct())["event_type"].tolist()
+    top_price = con.execute(events.price.max()) if "price" in events.columns else None
+    added = []
+    for offset in FUTURE_OFFSETS:
+        for kind in sorted(kinds):
+            copy = last.copy()
+            copy["event_time"] = pd.Timestamp(anchor) + offset
+            copy["event_type"] = kind
+            if top_price is not None:
+                copy["price"] = top_price
+            added.append(copy)
+    future = ibis.memtable(
+        pd.concat(added, ignore_index=True)[list(events.columns)], schema=events.schema()
+    )
+    widened = events.union(future)
+    recomputed = build_table(
+        con, widened, [anchor], ["audit"], params, anchor, labels=False
+    ).set_index("user_id")
+    full = rows.set_index("user_id").loc[sample]
+    names = [s.name for s in C.feature_contract(params.features)]
+    return pd.Series(
+        {name: _largest_change(recomputed.loc[sample, name], full[name]) for name in names}
+    )
+
+
+def _largest_change(a: pd.Series, b: pd.Series) -> float:
+    """The largest change between two versions of a feature, relative to its size (sums may
+    differ in the last bits by row order); a value appearing or vanishing is infinite."""
+    a, b = a.astype("float64"), b.astype("float64")
+    both_missing = a.isna() & b.isna()
+    diff = ((a - b).abs() / b.abs().clip(lower=1.0)).where(~both_missing, 0.0)
+    diff = diff.fillna(float("inf"))
+    return float(diff.max()) if len(diff) else 0.0
+
+
 def leakage_audit(
     con: DuckDBBackend,
     events: ir.Table,
@@ -122,13 +188,7 @@ def leakage_audit(
             raise AssertionError(f"cutting the log at {anchor} changed who is scored")
         full = full.loc[recomputed.index]
         for name in names:
-            a = recomputed[name].astype("float64")
-            b = full[name].astype("float64")
-            both_missing = a.isna() & b.isna()
-            # relative to the value's size: sums may differ in the last bits by row order
-            diff = ((a - b).abs() / b.abs().clip(lower=1.0)).where(~both_missing, 0.0)
-            diff = diff.fillna(float("inf"))
-            change[name] = max(change[name], float(diff.max()) if len(diff) else 0.0)
+            change[name] = max(change[name], _largest_change(recomputed[name], full[name]))
     # what each window can see: the first and last event inside it, over all anchors
     anchor_t = F.anchor_table(list(anchors))
     windows = sorted({s.window for s in contract if s.window is not None})

@@ -126,6 +126,9 @@ class Surrogate:
     fidelity: float
     agreement_positive: float
     medians: pd.Series
+    # the fidelity of a constant rule (flag everyone, or no one, whichever agrees more):
+    # the floor a surrogate must beat to have learned anything
+    constant_fidelity: float = float("nan")
 
 
 def surrogate(
@@ -145,11 +148,13 @@ def surrogate(
     tree.fit(X_fit.fillna(medians), decisions_fit)
     predicted = tree.predict(X_check.fillna(medians))
     positive = decisions_check == 1
+    flagged = float(np.mean(positive))
     return Surrogate(
         tree,
         float(np.mean(predicted == decisions_check)),
         float(np.mean(predicted[positive] == 1)) if positive.any() else float("nan"),
         medians,
+        max(flagged, 1 - flagged),
     )
 
 
@@ -204,7 +209,8 @@ def select_by_cluster(clusters: pd.Series, importance: pd.Series) -> list[str]:
 
 @dataclass
 class SelectionCheck:
-    """PR-AUC of the model refitted on the selected features against all of them."""
+    """PR-AUC of the model refitted on the selected features against all of them, and the
+    paired difference (selected minus all) on the same test resamples."""
 
     kept: list[str]
     dropped: list[str]
@@ -212,6 +218,7 @@ class SelectionCheck:
     validation_selected: float
     test_all: M.Interval
     test_selected: M.Interval
+    test_difference: M.Interval
 
 
 def selection_check(
@@ -223,7 +230,9 @@ def selection_check(
     seed: int,
 ) -> SelectionCheck:
     """Refit the model's learner (same settings) on ``selected`` features only and compare
-    validation and test PR-AUC (test with user-bootstrap intervals)."""
+    validation and test PR-AUC (test with user-bootstrap intervals, and the paired
+    difference on the same resamples). Choose ``selected`` on validation rows: a choice
+    made on test rows would make the test comparison optimistic."""
     tree = raw_model(model)
     full = clone(tree).fit(data.X["train"], data.y["train"])
     less = clone(tree).fit(data.X["train"][selected], data.y["train"])
@@ -231,12 +240,21 @@ def selection_check(
     for est, cols in ((full, list(data.X["train"].columns)), (less, selected)):
         p_val = est.predict_proba(data.X["validation"][cols])[:, 1]
         p_test = est.predict_proba(data.X["test"][cols])[:, 1]
-        ci = M.bootstrap_benchmark(
+        point, draws = M.bootstrap_draws(
             data.y["test"], p_test, data.users["test"], 0.5, top_k, n_boot, seed
-        )["pr_auc"]
-        out.append((M.pr_auc(data.y["validation"], p_val), ci))
+        )
+        out.append((M.pr_auc(data.y["validation"], p_val), point["pr_auc"], draws["pr_auc"]))
+    (val_all, est_all, d_all), (val_sel, est_sel, d_sel) = out
     dropped = [c for c in data.X["train"].columns if c not in selected]
-    return SelectionCheck(selected, dropped, out[0][0], out[1][0], out[0][1], out[1][1])
+    return SelectionCheck(
+        selected,
+        dropped,
+        val_all,
+        val_sel,
+        M.percentile_interval(est_all, d_all),
+        M.percentile_interval(est_sel, d_sel),
+        M.paired_interval(est_sel, d_sel, est_all, d_all),
+    )
 
 
 def sample_positions(size: int, n: int, seed: int) -> np.ndarray:
