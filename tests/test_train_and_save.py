@@ -118,3 +118,26 @@ def test_metrics_are_withheld_when_a_split_has_too_few_of_one_outcome() -> None:
     assert reason is not None
     assert reason.startswith("the test anchors have 5 buyer and ")
     assert "at least 6 of each (models.min_class_count)" in reason
+
+
+def test_recency_bands_and_lookbacks_split_the_test_rows(tmp_path) -> None:
+    settings = ModelParams(n_boot=40, learners=["LightGBM"], tuned=[])
+    run = tasks.train_and_save(two_task_table(), settings, 3, 0.2, FEATURE_SETTINGS, tmp_path)
+    result = run.results["churn"]
+    days = result.data.X["test"]["days_since_last_event"].to_numpy()
+    lookback = int(np.ceil(days.max())) + 1
+    bands = tasks.recency_bands(result, [7, 30], lookback, 0.2, 40, 3)
+    assert bands["rows"].sum() == len(days)
+    assert bands["band"].iloc[0] == "0 to 7 days"
+    y = result.data.y["test"]
+    first = days < 7
+    assert bands["rate"].iloc[0] == pytest.approx(y[first].mean())
+    for row in bands.dropna(subset=["difference"]).itertuples():
+        assert row.difference == pytest.approx(row.kept_pr_auc - row.rule_pr_auc)
+        assert row.low <= row.difference <= row.high
+    looks = tasks.lookback_sensitivity(result, [lookback, 14, 7], 0.2)
+    assert looks["lookback_days"].tolist() == sorted(looks["lookback_days"], reverse=True)
+    assert looks["rows"].iloc[0] == len(days) and looks["share"].iloc[0] == 1.0
+    assert (np.diff(looks["rows"]) <= 0).all()
+    seven = looks.set_index("lookback_days").loc[7]
+    assert seven["rate"] == pytest.approx(y[first].mean())

@@ -8,6 +8,7 @@ on validation, because its probabilities are used as probabilities downstream.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -341,3 +342,80 @@ def paired_sentence(paired: pd.DataFrame, kept: str, baselines: tuple[str, ...])
         )
         text = f"{text} {counts}".strip()
     return text
+
+
+RECENCY = "days_since_last_event"
+RECENCY_RULE = "recency rule"
+
+
+def _scores(result: TaskResult, name: str) -> np.ndarray:
+    return scored_models(result)[name].test
+
+
+def recency_bands(
+    result: TaskResult,
+    edges: list[float],
+    lookback_days: int,
+    top_k: float,
+    n_boot: int,
+    seed: int,
+) -> pd.DataFrame:
+    """The kept model against the recency rule *within* bands of days since the last event
+    (test anchors): does the model rank users better than recency among users equally
+    recent? Per band: rows, dormancy rate, both PR-AUCs and lifts at ``top_k`` of the band,
+    and the paired difference in PR-AUC (kept minus rule, user bootstrap)."""
+    d = result.data
+    days = d.X["test"][RECENCY].to_numpy()
+    y, users = d.y["test"], d.users["test"]
+    kept, rule = _scores(result, result.kept.name), _scores(result, RECENCY_RULE)
+    cuts = [0.0, *[e for e in edges if e < lookback_days], float(lookback_days)]
+    rows = []
+    for low, high in itertools.pairwise(cuts):
+        m = (days >= low) & (days < high)
+        row = {
+            "band": f"{low:g} to {high:g} days",
+            "rows": int(m.sum()),
+            "rate": float(y[m].mean()) if m.any() else np.nan,
+        }
+        if m.sum() and 0 < y[m].sum() < m.sum():
+            pk, dk = M.bootstrap_draws(y[m], kept[m], users[m], 0.5, top_k, n_boot, seed)
+            pr, dr = M.bootstrap_draws(y[m], rule[m], users[m], 0.5, top_k, n_boot, seed)
+            diff = M.paired_interval(pk["pr_auc"], dk["pr_auc"], pr["pr_auc"], dr["pr_auc"])
+            row.update(
+                kept_pr_auc=pk["pr_auc"],
+                rule_pr_auc=pr["pr_auc"],
+                difference=diff.estimate,
+                low=diff.low,
+                high=diff.high,
+                kept_lift=pk["lift_at_k"],
+                rule_lift=pr["lift_at_k"],
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def lookback_sensitivity(result: TaskResult, lookbacks: list[int], top_k: float) -> pd.DataFrame:
+    """How the scored population's base rate and the lifts move if only users active within
+    each shorter lookback were scored (test anchors; the features are the same, so the
+    shorter population is a subset of the rows)."""
+    d = result.data
+    days = d.X["test"][RECENCY].to_numpy()
+    y = d.y["test"]
+    kept, rule = _scores(result, result.kept.name), _scores(result, RECENCY_RULE)
+    rows = []
+    for lookback in sorted(set(lookbacks), reverse=True):
+        m = days < lookback
+        if not m.any():
+            continue
+        rows.append(
+            {
+                "lookback_days": lookback,
+                "rows": int(m.sum()),
+                "share": float(m.mean()),
+                "rate": float(y[m].mean()),
+                "kept_pr_auc": M.pr_auc(y[m], kept[m]),
+                "kept_lift": M.lift_at_k(y[m], kept[m], top_k),
+                "rule_lift": M.lift_at_k(y[m], rule[m], top_k),
+            }
+        )
+    return pd.DataFrame(rows)
