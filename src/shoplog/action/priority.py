@@ -113,19 +113,30 @@ def top_fraction_cut(values: np.ndarray, fraction: float) -> float:
     return float(x[n - 1])
 
 
+def band_labels(p_churn: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Each user's band of calibrated P(dormant): "25% to 50%" holds 0.25 <= p < 0.5 (the
+    last band includes 1)."""
+    p = np.asarray(p_churn, dtype=float)
+    cuts = [0.0, *edges, 1.0]
+    names = [f"{low:.0%} to {high:.0%}" for low, high in itertools.pairwise(cuts)]
+    index = np.clip(np.searchsorted(np.asarray(edges), p, side="right"), 0, len(edges))
+    return np.array(names, dtype=object)[index]
+
+
 def risk_bands(p_churn: np.ndarray, edges: list[float]) -> pd.DataFrame:
     """Users by band of calibrated P(dormant) (``edges`` inside (0, 1)): how many, and how
     many of them the model expects to go dormant (the sum of their probabilities). Every
-    user is in exactly one band; a band holds ``low <= p < high`` (the last includes 1)."""
+    user is in exactly one band (:func:`band_labels`)."""
     p = np.asarray(p_churn, dtype=float)
+    labels = band_labels(p, edges)
     cuts = [0.0, *edges, 1.0]
     rows = []
-    for i, (low, high) in enumerate(itertools.pairwise(cuts)):
-        last = i == len(cuts) - 2
-        inside = (p >= low) & ((p <= high) if last else (p < high))
+    for low, high in itertools.pairwise(cuts):
+        name = f"{low:.0%} to {high:.0%}"
+        inside = labels == name
         rows.append(
             {
-                "band": f"{low:.0%} to {high:.0%}",
+                "band": name,
                 "low": low,
                 "high": high,
                 "users": int(inside.sum()),
