@@ -141,3 +141,16 @@ def test_recency_bands_and_lookbacks_split_the_test_rows(tmp_path) -> None:
     assert (np.diff(looks["rows"]) <= 0).all()
     seven = looks.set_index("lookback_days").loc[7]
     assert seven["rate"] == pytest.approx(y[first].mean())
+
+
+def test_selection_optimism_is_the_kept_gap_beyond_the_others(tmp_path) -> None:
+    settings = ModelParams(n_boot=10, learners=["LightGBM", "logistic regression"], tuned=[])
+    run = tasks.train_and_save(two_task_table(), settings, 3, 0.2, FEATURE_SETTINGS, tmp_path)
+    result = run.results["churn"]
+    t = result.table.set_index("model")
+    gap = t["validation_pr_auc"] - t["pr_auc"]
+    got = tasks.selection_optimism(result)
+    assert got["kept_gap"] == pytest.approx(gap[result.kept.name])
+    others = gap.drop(index=[result.kept.name, result.chosen])
+    assert got["others_gap"] == pytest.approx(others.median())
+    assert got["optimism"] == pytest.approx(got["kept_gap"] - got["others_gap"])

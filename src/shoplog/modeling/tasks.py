@@ -419,3 +419,20 @@ def lookback_sensitivity(result: TaskResult, lookbacks: list[int], top_k: float)
             }
         )
     return pd.DataFrame(rows)
+
+
+def selection_optimism(result: TaskResult) -> dict[str, float]:
+    """How much choosing on validation flatters the kept model: its validation-minus-test
+    PR-AUC gap, the median gap of the other learners (the drift between the two periods),
+    and their difference (the part due to the choice). Tuning, the choice, the calibration
+    and the threshold all use the validation anchors; the test anchors saw none of them."""
+    t = result.table.set_index("model")
+    gap = t["validation_pr_auc"] - t["pr_auc"]
+    kept = result.kept.name
+    others = gap.drop(index=[kept, result.chosen], errors="ignore").dropna()
+    median = float(others.median()) if len(others) else float("nan")
+    return {
+        "kept_gap": float(gap[kept]),
+        "others_gap": median,
+        "optimism": float(gap[kept]) - median,
+    }
