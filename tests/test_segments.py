@@ -280,8 +280,8 @@ def test_the_summary_headline_reads_from_the_chapters() -> None:
     assert n["currency"] == "EUR" and n["data_label"].startswith("synthetic")
     table = summary.headline(n)
     assert table.startswith(
-        "On 2020-07-01, the end of the analysed log (synthetic shop (default preset)), 40 users "
-        "had been active in the previous 90 days."
+        "**Data: synthetic shop (default preset).** On 2020-07-01, the end of the analysed "
+        "log, 40 users had been active in the previous 90 days."
     )
     # one HTML table (Markdown outputs are CommonMark: a pipe table would show as text)
     assert "|" not in table and table.count("<tr>") == 9
@@ -297,7 +297,10 @@ def test_the_summary_headline_reads_from_the_chapters() -> None:
     text = summary.recommendation(n)
     assert text.startswith("Contact the 5 users on the targeting list")
     assert "earn 12 EUR on a cost of 10 EUR" in text and "scenario, not a measurement" in text
-    assert "no split of a list this size reaches 80% power" in text
+    assert "cannot measure the uplift: holding out 1 user gives a power of 7%, and no split" in text
+    measurable = summary.recommendation({**n, "holdout_needed": 700, "holdout_users": 900})
+    assert "Keep 900 of the listed users uncontacted at random" in measurable
+    assert "80% power needs at least 700 held out" in measurable
     dont = summary.recommendation({**n, "recommended_k": 0})
     assert dont.startswith("Do not run") and "with 1,200 EUR of revenue" in dont
     # the revenue of the last horizon is left out when the lookback could not see it
@@ -308,7 +311,7 @@ def test_the_summary_headline_reads_from_the_chapters() -> None:
 def test_the_summary_says_what_it_can_when_only_the_models_applied() -> None:
     n = summary.summary_numbers({"06_models": FULL["06_models"]})
     text = summary.headline(n)
-    assert text.startswith("On this log, the churn model finds 2.35 times more churners than")
+    assert text.startswith("The churn model finds 2.35 times more churners than")
     assert "no revenue at risk" in text and "nan" not in text
     assert summary.recommendation(n).startswith("No campaign is recommended")
 

@@ -1,5 +1,6 @@
-"""Campaign economics: expected profit of contacting each user, profit curves by list
-size, and the most profitable K.
+"""Campaign economics: expected profit of contacting each user, the list of every
+profitable contact (the campaign's decision rule), profit curves by list size, the
+sensitivity to each assumption, the holdout's power and the observed lift of a list.
 """
 
 from __future__ import annotations

@@ -115,10 +115,10 @@ def risk_band_text(bands: list[dict]) -> str:
 def headline(n: dict) -> str:
     """The summary's opening and its table of the numbers that matter, as far as the
     chapters behind them applied to this log."""
-    label = f" ({n['data_label']})" if "data_label" in n else ""
+    label = f"**Data: {n['data_label']}.** " if "data_label" in n else ""
     if "recommended_k" not in n or "expected_churners" not in n:
         return (
-            f"On this log{label}, the churn model finds {n['churn_kept_lift_at_k']:.2f} times "
+            f"{label}The churn model finds {n['churn_kept_lift_at_k']:.2f} times "
             f"more churners than random in its top {n['top_k']:.0%} of users (test anchors). "
             "The priority, segments and targeting chapters did not apply to this log (their "
             "pages say why), so there is no revenue at risk and no campaign to size."
@@ -168,7 +168,7 @@ def headline(n: dict) -> str:
             ),
         ]
     return (
-        f"On {n['score_anchor']}, the end of the analysed log{label}, "
+        f"{label}On {n['score_anchor']}, the end of the analysed log, "
         f"{n['users_scored']:,} users had been active in the previous {n['lookback_days']} "
         "days. The numbers that matter:\n\n"
         + html_table(f"In the next {n['horizon_days']} days", rows)
@@ -213,19 +213,26 @@ def recommendation(n: dict) -> str:
             "measured uplift above the assumed one, would change this (see the sensitivity in "
             "the targeting chapter)."
         )
-    needed = (
-        f"; {n['holdout_target']:.0%} power needs at least {n['holdout_needed']:,} held out"
-        if n.get("holdout_needed") is not None
-        else f"; no split of a list this size reaches {n['holdout_target']:.0%} power"
-    )
+    if n.get("holdout_needed") is not None:
+        holdout = (
+            f"Keep {n['holdout_users']:,} of the listed users uncontacted at random (power "
+            f"{n['holdout_power']:.0%} to detect the assumed uplift; "
+            f"{n['holdout_target']:.0%} power needs at least {n['holdout_needed']:,} held "
+            "out), so the next edition can use the measured uplift instead of the assumed one."
+        )
+    else:
+        holdout = (
+            "A list this size cannot measure the uplift: holding out "
+            f"{_users(n['holdout_users'])} gives a power of {n['holdout_power']:.0%}, and no "
+            "split reaches "
+            f"{n['holdout_target']:.0%}; pool the holdouts of several campaigns before "
+            "replacing the assumed uplift with a measured one."
+        )
     return (
         f"Contact the {n['recommended_k']:,} users on the targeting list before the next "
         f"{n['horizon_days']} days run out, highest expected profit first. With an assumed "
         f"uplift of {n['uplift']:.0%}, the campaign is expected to earn "
         f"{_money(n, n['expected_profit'])} on a cost of {_money(n, n['expected_cost'])}. "
         f"That is a scenario, not a measurement: it moves most with the "
-        f"{n['swing_assumption']}, and no campaign has yet measured the uplift. Keep "
-        f"{n['holdout_users']:,} of the listed users uncontacted at random (power "
-        f"{n['holdout_power']:.0%} to detect the assumed uplift{needed}), so the next "
-        "edition can use the measured uplift instead of the assumed one."
+        f"{n['swing_assumption']}, and no campaign has yet measured the uplift. {holdout}"
     )
