@@ -297,11 +297,14 @@ def _difference(row: pd.Series, fmt: str = "+.3f") -> str:
     return f"{row['difference']:{fmt}} [{row['low']:{fmt}}, {row['high']:{fmt}}]"
 
 
-def paired_sentence(paired: pd.DataFrame, kept: str, baselines: tuple[str, ...]) -> str:
+def paired_sentence(
+    paired: pd.DataFrame, kept: str, baselines: tuple[str, ...], same: tuple[str, ...] = ()
+) -> str:
     """What the paired differences say, in words: the kept model against each baseline,
     then how many other models the test anchors can tell apart from it (and which not).
 
-    ``baselines`` are the benchmark's rule and prior baselines, left out of the count."""
+    ``baselines`` are the benchmark's rule and prior baselines, left out of the count, as
+    are the models in ``same`` (the kept model before calibration, which ranks alike)."""
     if paired.empty:
         return "No paired comparison was made (a single model in the benchmark)."
     vs_kept = paired[paired["reference"].eq(kept)].set_index("model")
@@ -324,7 +327,7 @@ def paired_sentence(paired: pd.DataFrame, kept: str, baselines: tuple[str, ...])
         if parts
         else ""
     )
-    others = vs_kept[~vs_kept.index.isin(baselines)]
+    others = vs_kept[~vs_kept.index.isin(baselines) & ~vs_kept.index.isin(same)]
     if len(others):
         alike = others[~others["excludes_zero"]]
         worse = int((others["high"] < 0).sum())
