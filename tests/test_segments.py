@@ -316,6 +316,12 @@ def test_the_summary_says_what_it_can_when_only_the_models_applied() -> None:
     assert summary.recommendation(n).startswith("No campaign is recommended")
 
 
+def test_p_values_never_print_as_zero() -> None:
+    assert report.p_text(0.0) == "p < 1e-15"
+    assert report.p_text(3.4e-15) == "p = 3.4e-15"
+    assert report.p_text(0.0321) == "p = 0.032"
+
+
 def test_share_words_say_most_only_above_half() -> None:
     assert report.share_words(0.47) == "less than half of"
     assert report.share_words(0.5) == "half of"

@@ -74,6 +74,14 @@ def change_text(before: float, after: float, spec: str) -> str:
     return f"stays at {a}" if a == b else f"moves from {a} to {b}"
 
 
+def p_text(p: float) -> str:
+    """A p-value as printed: "p = 0.032", "p = 3.4e-05", and "p < 1e-15" below what a
+    double can tell from 0 (never "p = 0")."""
+    if p < 1e-15:
+        return "p < 1e-15"
+    return f"p = {p:.2g}"
+
+
 def share_words(share: float) -> str:
     """How a share reads before "of the ...": "most of" only above one half, "half of" at
     one half as printed (0%), "less than half of" below it, "all of" at 100%."""
