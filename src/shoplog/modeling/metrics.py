@@ -265,8 +265,14 @@ def _ranking_metrics(
     ps, ys = p[order], y[order]
     Ws = W[:, order]
     starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
-    pos = np.add.reduceat(Ws * ys, starts, axis=1)
-    neg = np.add.reduceat(Ws * (1 - ys), starts, axis=1)
+    pos = Ws * ys
+    if len(starts) < len(ps):  # tied scores: sum each block (weights are whole numbers,
+        # so block - positives is exact)
+        block = np.add.reduceat(Ws, starts, axis=1)
+        pos = np.add.reduceat(pos, starts, axis=1)
+        neg = block - pos
+    else:
+        neg = Ws - pos
     tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
     P, N = tp[:, -1], fp[:, -1]
     total = P + N
