@@ -615,6 +615,16 @@ def test_priority_segments_targeting_and_summary(built: ProjectPaths) -> None:
         "half of" if round(share * 100) == 50 else "most of" if share > 0.5 else "less than half of"
     )
     assert f"reaches {reach} the money at risk" in priority_page
+    # referents: the expected churners and the revenue at risk are over all scored users
+    pr = glued["10_priority"]
+    assert (
+        f"Of the {pr['users_scored']:,} users active in the {pr['lookback_days']} days before "
+        f"{pr['score_anchor']}, the models expect {pr['expected_churners']:,.0f}"
+    ) in priority_page
+    assert f"Over all {pr['users_scored']:,} users, {pr['revenue_at_risk']:,.0f} USD" in (
+        priority_page
+    )
+    assert pr["users_scored"] == len(now)
     # tables in Markdown outputs are HTML: a pipe table would reach the reader as raw text
     for html_page in sorted((built.html_dir / "notebooks").glob("*.html")):
         assert "|---" not in page_text(html_page), html_page.name
