@@ -113,12 +113,16 @@ def top_fraction_cut(values: np.ndarray, fraction: float) -> float:
     return float(x[n - 1])
 
 
+def band_names(edges: list[float]) -> list[str]:
+    """The names of the bands of P(dormant) cut at ``edges``, lowest first."""
+    return [f"{low:.0%} to {high:.0%}" for low, high in itertools.pairwise([0.0, *edges, 1.0])]
+
+
 def band_labels(p_churn: np.ndarray, edges: list[float]) -> np.ndarray:
     """Each user's band of calibrated P(dormant): "25% to 50%" holds 0.25 <= p < 0.5 (the
     last band includes 1)."""
     p = np.asarray(p_churn, dtype=float)
-    cuts = [0.0, *edges, 1.0]
-    names = [f"{low:.0%} to {high:.0%}" for low, high in itertools.pairwise(cuts)]
+    names = band_names(edges)
     index = np.clip(np.searchsorted(np.asarray(edges), p, side="right"), 0, len(edges))
     return np.array(names, dtype=object)[index]
 
