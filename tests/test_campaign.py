@@ -105,6 +105,8 @@ def test_risk_bands_count_every_user_once() -> None:
     bands = priority.risk_bands(p, [0.25, 0.5])
     assert bands["users"].tolist() == [2, 2, 3]
     assert bands["band"].tolist() == ["0% to 25%", "25% to 50%", "50% to 100%"]
+    assert priority.band_names([0.25, 0.5]) == bands["band"].tolist()
+    assert priority.band_labels(np.array([0.3]), [0.25, 0.5]).tolist() == ["25% to 50%"]
     assert bands["expected_churners"].sum() == pytest.approx(p.sum())
     assert bands["share"].sum() == pytest.approx(1.0)
 
