@@ -304,6 +304,10 @@ def test_the_summary_headline_reads_from_the_chapters() -> None:
     dont = summary.recommendation({**n, "recommended_k": 0})
     assert dont.startswith("Do not run") and "with 1,200 EUR of revenue" in dont
     # the revenue of the last horizon is left out when the lookback could not see it
+    everyone = {**FULL, "12_targeting": {**FULL["12_targeting"], "backtest_users": 6}}
+    text_all = summary.headline(summary.summary_numbers(everyone))
+    assert "the rule listed every scored user there (lift 1 by definition)" in text_all
+    assert "1.31 [1.10, 1.52]" not in text_all
     partial = {**FULL, "10_priority": {**FULL["10_priority"], "revenue_last_horizon": None}}
     assert "the shop took" not in summary.headline(summary.summary_numbers(partial))
 

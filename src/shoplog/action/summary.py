@@ -44,6 +44,7 @@ SUMMARY_KEYS = {
         "recency_lift_low",
         "recency_lift_high",
         "backtest_listed",
+        "backtest_users",
         "sensitivity",
         "swing_assumption",
         "holdout_users",
@@ -142,7 +143,14 @@ def headline(n: dict) -> str:
             f"{_users(n['recommended_k'])} ({n['recommended_share']:.1%})",
         ),
     ]
-    if n.get("backtest_listed"):
+    if n.get("backtest_listed") and n.get("backtest_listed") == n.get("backtest_users"):
+        rows.append(
+            (
+                f"<b>Lift of that list</b>, replayed at {n['test_anchor']}",
+                "none to measure: the rule listed every scored user there (lift 1 by definition)",
+            )
+        )
+    elif n.get("backtest_listed"):
         rows.append(
             (
                 f"<b>Lift of that list</b>, replayed at {n['test_anchor']} with observed "
