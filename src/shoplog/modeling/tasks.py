@@ -332,9 +332,17 @@ def paired_sentence(
         alike = others[~others["excludes_zero"]]
         worse = int((others["high"] < 0).sum())
         better = int((others["low"] > 0).sum())
+        above = others[others["low"] > 0]
         counts = (
             f"Of the {len(others)} other models, the test anchors put {worse} below the kept "
             f"model and {better} above it"
+            + (
+                " ("
+                + "; ".join(f"{name} {_difference(row)}" for name, row in above.iterrows())
+                + ")"
+                if len(above)
+                else ""
+            )
         )
         counts += (
             f", and cannot tell {len(alike)} from it ("
