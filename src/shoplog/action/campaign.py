@@ -152,6 +152,14 @@ ASSUMPTIONS = {
     "contact_cost": "Contact cost",
     "stayer_take_rate": "Take rate of users who would stay anyway",
 }
+# the same, short enough for a table column or a chart's axis
+ASSUMPTION_SHORT = {
+    "uplift": "Uplift",
+    "offer_cost": "Offer cost",
+    "margin": "Margin",
+    "contact_cost": "Contact cost",
+    "stayer_take_rate": "Take rate of stayers",
+}
 SHARES = ("uplift", "stayer_take_rate", "margin")  # assumptions that cannot exceed 1
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 
+from shoplog.action.campaign import ASSUMPTION_SHORT
+
 # the chapters the summary reads
 SUMMARY_CHAPTERS = ("01_data", "06_models", "10_priority", "12_targeting")
 
@@ -53,15 +55,6 @@ SUMMARY_KEYS = {
         "holdout_needed",
         "holdout_target",
     ),
-}
-
-# how the sensitivity's assumptions read in the summary
-ASSUMPTION_WORDS = {
-    "uplift": "Uplift",
-    "offer_cost": "Offer cost",
-    "margin": "Margin",
-    "contact_cost": "Contact cost",
-    "stayer_take_rate": "Take rate of stayers",
 }
 
 
@@ -190,7 +183,7 @@ def sensitivity_table(n: dict) -> str:
         return ""
     rows = [
         (
-            ASSUMPTION_WORDS.get(r["assumption"], r["assumption"]),
+            ASSUMPTION_SHORT.get(r["assumption"], r["assumption"]),
             f"{r['low_value']:.3g} / {r['base_value']:.3g} / {r['high_value']:.3g}",
             _money(n, r["profit_low"]),
             _money(n, r["profit_high"]),
