@@ -40,11 +40,12 @@ def _by_hand(times: list[pd.Timestamp], a: pd.Timestamp, h: int, end: pd.Timesta
     if not after or after[0] >= a + horizon:
         t = a
     else:
-        t = next(
+        last = next(
             e
             for e, n in zip(after, [*after[1:], None], strict=True)
             if n is None or n > e + horizon
         )
+        t = last + pd.Timedelta(microseconds=1)  # just after the last event
     observed = t + horizon <= end
     return ((t - a) / DAYS if observed else (end - horizon - a) / DAYS), observed
 
@@ -69,6 +70,24 @@ def test_time_to_dormancy_matches_the_definition(log: pd.DataFrame, h: int) -> N
         # the label of this horizon is "dormant at the anchor"
         label = dormant_within(np.array([row.next_event_days]), h, (end - a) / DAYS)[0]
         assert label == float(row.observed and row.days == 0)
+
+
+def test_a_last_event_on_the_anchors_instant_is_not_day_zero() -> None:
+    """Found by the property test: a user whose only event is at the anchor itself is
+    active in the horizon (label 0), so they go dormant just after it, not at day 0."""
+    a = ANCHORS[1]
+    log = canonical([{"event_time": a, "event_type": "view", "product_id": "p1",
+                      "price": None, "user_id": "u1"}])  # fmt: skip
+    con = _connection()
+    events = con.create_table("events", log, temp=True, overwrite=True)
+    try:
+        got = time_to_dormancy(
+            con, events, a, pd.Series(["u1"]), 1, dt.datetime.combine(END, dt.time())
+        )
+    finally:
+        con.drop_table("events", force=True)
+    assert got["observed"].item() and 0 < got["days"].item() < 1e-9
+    assert got["next_event_days"].item() == 0.0
 
 
 def test_days_zero_is_the_books_churn_label() -> None:

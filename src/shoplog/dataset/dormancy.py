@@ -2,9 +2,10 @@
 
 A user is *dormant at time t* when they have no event in ``[t, t + horizon)``; the time to
 dormancy T is the first such t at or after the anchor. It is the anchor itself when the
-user has no event in the horizon after it (the churn label), else the user's last event
-before their first quiet horizon. T is observed only when the log runs a full horizon past
-it; otherwise the user is censored where the log stops telling (its end minus a horizon).
+user has no event in the horizon after it (the churn label), else just after the user's
+last event before their first quiet horizon. T is observed only when the log runs a full
+horizon past it; otherwise the user is censored where the log stops telling (its end minus
+a horizon).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def time_to_dormancy(
     onset = pd.to_datetime(per["onset"])
     horizon = horizon_days * DAY
     dormant_now = first.isna() | (first >= a + horizon)
-    t = onset.where(~dormant_now, a)
+    # dormancy starts just after the last event (one microsecond, the log's resolution), so
+    # T = 0 is exactly the churn label, even for a last event on the anchor's very instant
+    t = (onset + pd.Timedelta(microseconds=1)).where(~dormant_now, a)
     observed = (t + horizon <= end).to_numpy()
     censor_days = (end - horizon - a) / DAY
     days = np.where(observed, ((t - a) / DAY).to_numpy(dtype=float), censor_days)
