@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from shoplog.modeling import metrics as M
+
 
 @dataclass(frozen=True)
 class Campaign:
@@ -287,21 +289,20 @@ def list_lift(
         for name, m in masks.items():
             with np.errstate(invalid="ignore", divide="ignore"):
                 draws[name].append((W[:, m] @ y[m]) / W[:, m].sum(axis=1) / overall)
-    tail = (1 - level) / 2 * 100
     rows = []
     for name, m in masks.items():
-        values = np.concatenate(draws[name]) if draws[name] else np.array([])
-        values = values[np.isfinite(values)]
-        low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan,) * 2
         rate = y[m].mean() if m.any() else np.nan
+        lift = rate / y.mean() if y.mean() > 0 else np.nan
+        values = np.concatenate(draws[name]) if draws[name] else np.array([])
+        ci = M.percentile_interval(lift, values[np.isfinite(values)], level)
         rows.append(
             {
                 "list": name,
                 "users": int(m.sum()),
                 "churn_rate": rate,
-                "lift": rate / y.mean() if y.mean() > 0 else np.nan,
-                "lift_low": float(low),
-                "lift_high": float(high),
+                "lift": lift,
+                "lift_low": ci.low,
+                "lift_high": ci.high,
             }
         )
     return pd.DataFrame(rows)

@@ -133,10 +133,9 @@ def risk_bands(p_churn: np.ndarray, edges: list[float]) -> pd.DataFrame:
     user is in exactly one band (:func:`band_labels`)."""
     p = np.asarray(p_churn, dtype=float)
     labels = band_labels(p, edges)
-    cuts = [0.0, *edges, 1.0]
+    bounds = itertools.pairwise([0.0, *edges, 1.0])
     rows = []
-    for low, high in itertools.pairwise(cuts):
-        name = f"{low:.0%} to {high:.0%}"
+    for name, (low, high) in zip(band_names(edges), bounds, strict=True):
         inside = labels == name
         rows.append(
             {
