@@ -60,6 +60,7 @@ def test_paired_differences_against_the_kept_model_and_baselines(tmp_path) -> No
     result = run.results["churn"]
     kept = result.kept.name
     paired = pd.read_csv(tmp_path / paired_name("churn"))
+    pd.testing.assert_frame_equal(paired, run.paired["churn"])  # what the chapter shows
     point = result.table.set_index("model")["pr_auc"]
     assert set(paired["reference"]) == {kept, "recency rule", "BG/NBD P(alive)"}
     assert len(paired) == 3 * (len(point) - 1)

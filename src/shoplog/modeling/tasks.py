@@ -123,12 +123,14 @@ def unfit_reason(table: pd.DataFrame, min_class_count: int = 1) -> str | None:
 
 @dataclass
 class Benchmark:
-    """Both tasks' results, the saved cards, and the features used or left out."""
+    """Both tasks' results, the saved cards, the features used or left out, and each task's
+    paired differences (as written next to the benchmark tables)."""
 
     results: dict[str, TaskResult]
     cards: dict[str, artifacts.ModelCard]
     features: list[str]
     unobserved: list[str]
+    paired: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def train_and_save(
@@ -157,13 +159,14 @@ def train_and_save(
     results = {
         task: run_task(table, features, task, settings, seed, top_k, progress) for task in TASKS
     }
-    cards = {}
+    cards, paired = {}, {}
     for task, result in results.items():
         card = model_card(result, seed, settings.calibration, top_k, feature_settings)
         cards[task] = artifacts.save_model(result.kept.model, card, models_dir)
         result.table.to_csv(models_dir / benchmark_name(task), index=False)
-        paired_differences(result).to_csv(models_dir / paired_name(task), index=False)
-    return Benchmark(results, cards, features, unobserved)
+        paired[task] = paired_differences(result)
+        paired[task].to_csv(models_dir / paired_name(task), index=False)
+    return Benchmark(results, cards, features, unobserved, paired)
 
 
 def choose(task: str, fitted: dict[str, models.Fitted], data: models.TaskData) -> str:
