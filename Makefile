@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-gallery env sysdeps lint lock clean bench bench-features bench-journeys bench-models
+.PHONY: book test test-gallery env sysdeps testdeps lint lock clean bench bench-features bench-journeys bench-models
 
 book: env sysdeps  ## build the book on the embedded default data -> _build/html/index.html
 	$(BIN)/shoplog book --profile $(PROFILE)
 
-test: env sysdeps  ## style checks, then the test suite (tiny CI profile)
+test: env sysdeps testdeps  ## style checks, then the test suite (tiny CI profile)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -26,14 +26,27 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Graphviz draws pm4py's process maps. Installed with apt (Debian/Ubuntu) when `dot` is missing.
+# System libraries, installed with apt (Debian/Ubuntu) when missing: Graphviz draws the
+# process maps; Pango lays out the text of the PDF brief (WeasyPrint).
 sysdeps:
-	@command -v dot >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
 	  elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
-	  else echo "Graphviz (dot) is missing: install it (e.g. apt-get install graphviz) or use environment.yml"; exit 1; fi; \
-	  command -v apt-get >/dev/null 2>&1 || { echo "Graphviz (dot) is missing and apt-get is not available: install Graphviz or use environment.yml"; exit 1; }; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+	  else echo "Missing system packages:$$missing; install them (e.g. apt-get install$$missing) or use environment.yml"; exit 1; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "Missing system packages:$$missing and apt-get is not available: install them or use environment.yml"; exit 1; }; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; }
+
+# The tests open every page in a real browser: Debian's Chromium, installed when missing.
+testdeps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	  elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
+	  else echo "Chromium is missing: install it (apt-get install chromium); the browser test is skipped"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "Chromium is missing and apt-get is not available; the browser test is skipped"; exit 0; }; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: env
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -87,8 +87,14 @@ def mini_project(tmp_path: Path) -> ProjectPaths:
 
 
 def page_text(path: Path) -> str:
-    """The visible text of an HTML page, tags removed and white space folded."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text()))
+    """The text a reader reads on an HTML page: tags, scripts, styles and the folded code
+    cells removed, white space folded (entities are kept as in the HTML)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(path.read_text(), "html.parser")
+    for node in soup.select("script, style, div.cell_input"):
+        node.decompose()
+    return re.sub(r"\s+", " ", str(soup.get_text(" ")))
 
 
 def write_chapter(path: Path, parameters: str, code: str, prose: str = "") -> None:

@@ -247,7 +247,7 @@ def test_journeys_chapter_agrees_with_the_log_and_the_labels(built: ProjectPaths
     assert glued["stay_users"] == int((at["dormant"] == 0).sum())
     assert f"{glued['churn_users']:,} were dormant" in page
     html = (built.html_dir / "notebooks" / "04_journeys.html").read_text()
-    # frequency and performance DFGs and the Petri net, drawn by Graphviz as SVG files
+    # frequency and performance DFGs and the process tree, drawn by Graphviz as SVG files
     images = re.findall(r'<img[^>]*src="\.\./(_images/[^"]+\.svg)"', html)
     assert len(images) >= 3
     for image in images:

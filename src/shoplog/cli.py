@@ -1,4 +1,4 @@
-"""The command line: ``shoplog run|build|book|ingest|score|target|generate``.
+"""The command line: ``shoplog run|build|book|ingest|score|target|brief|generate``.
 
 Examples::
 
@@ -8,6 +8,7 @@ Examples::
     shoplog ingest --profile rees46                 # just the data step
     shoplog score --log new.csv --anchor 2020-07-01 # rank a new log's users with the models
     shoplog target --log new.csv --anchor 2020-07-01 # the campaign's list for a new log
+    shoplog brief --out brief.pdf                   # the last run's summary as a PDF
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shoplog.events.ingest import IngestError, QualityReport
 from shoplog.files import CorruptFileError, describe_os_error, probe_writable
 from shoplog.modeling.artifacts import ModelArtifactError
 from shoplog.modeling.scoring import ScoringError
+from shoplog.publish.brief import BriefError
 from shoplog.publish.build import build_book
 from shoplog.publish.registry import RunError
 from shoplog.publish.runner import prepare_data, run_chapters
@@ -92,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     tg.add_argument("--log", required=True, help="the event log (CSV, CSV.gz, Parquet)")
     tg.add_argument("--anchor", required=True, help="the targeting date, YYYY-MM-DD (00:00 UTC)")
     tg.add_argument("--out", help="the CSV to write (default: data/outputs/scores/...)")
+    br = sub.add_parser(
+        "brief",
+        parents=[common],
+        help="the executive summary of the last run as a one- or two-page PDF",
+        description="Write the executive summary (the same numbers and words as the book's "
+        "summary page, with static figures) as a PDF for stakeholders.",
+    )
+    br.add_argument("--out", help="the PDF to write (default: data/outputs/brief.pdf)")
     gen = sub.add_parser("generate", help="write a synthetic shop log (Parquet)")
     gen.add_argument("output", help="the Parquet file to write")
     gen.add_argument("--preset", default="default", choices=["tiny", "default", "large"])
@@ -115,7 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except (ParamsError, UsageError) as exc:
         return _fail(exc, 2)
-    except (IngestError, RunError, ScoringError, ModelArtifactError, CorruptFileError) as exc:
+    except (
+        IngestError,
+        RunError,
+        ScoringError,
+        ModelArtifactError,
+        CorruptFileError,
+        BriefError,
+    ) as exc:
         return _fail(exc, 1)
     except OSError as exc:
         return _fail(describe_os_error(exc, f"running `shoplog {args.command}`"), 1)
@@ -178,6 +195,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _score(args, params, paths)
     if args.command == "target":
         return _target(args, params, paths)
+    if args.command == "brief":
+        return _brief(args, paths)
     if args.command in ("ingest", "run", "book"):
         quality = prepare_data(params, paths, force=args.force and args.command == "ingest")
         # an 'auto' study window is the one ingestion chose from the log
@@ -192,6 +211,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("build", "book"):
         last_complete = getattr(args, "last_complete", False)
         build_book(paths, params.book.extra_chapters, last_complete=last_complete)
+    return 0
+
+
+def _brief(args: argparse.Namespace, paths: ProjectPaths) -> int:
+    """The last run's summary as a PDF (``--out`` or the outputs folder's ``brief.pdf``)."""
+    from shoplog.publish.brief import write_brief
+
+    out = Path(args.out) if args.out else paths.brief_path
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give the PDF file to write")
+    written = write_brief(paths.glued_dir, out)
+    print(f"brief -> {written}")
     return 0
 
 

@@ -153,8 +153,9 @@ def sankey_links(steps: ir.Table, depth: int = 4) -> pd.DataFrame:
     """Links between the first ``depth`` steps (repeats merged) and the session's outcome.
 
     Nodes are ``"<step>. <activity>"`` and the outcomes ``bought`` and ``left without
-    buying``; a session's last shown step links to its outcome. Columns: source,
-    target, sessions.
+    buying``; a session's last shown step links to its outcome. Each link is split by the
+    sessions' eventual outcome, so a figure can colour the flows of buyers. Columns:
+    source, target, outcome (:data:`BOUGHT` or :data:`LEFT`), sessions.
     """
     c = _collapsed(steps)
     c = c.join(session_outcomes(steps), ["user_id", "session"])
@@ -168,9 +169,10 @@ def sankey_links(steps: ir.Table, depth: int = 4) -> pd.DataFrame:
         ibis.ifelse(shown.bought, ibis.literal(BOUGHT), ibis.literal(LEFT)),
         (shown.step + 2).cast("string") + ". " + shown.next_activity,
     )
-    links = shown.mutate(source=label, target=target)
-    out = links.group_by(["source", "target"]).aggregate(sessions=links.count())
-    return out.order_by(["source", "target"]).to_pandas()
+    outcome = ibis.ifelse(shown.bought, ibis.literal(BOUGHT), ibis.literal(LEFT))
+    links = shown.mutate(source=label, target=target, outcome=outcome)
+    out = links.group_by(["source", "target", "outcome"]).aggregate(sessions=links.count())
+    return out.order_by(["source", "target", "outcome"]).to_pandas()
 
 
 def sample_log(steps: ir.Table, n_sessions: int, seed: int) -> pd.DataFrame:

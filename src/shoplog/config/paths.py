@@ -110,6 +110,11 @@ class ProjectPaths:
         return self.outputs_dir / "targeting"
 
     @property
+    def brief_path(self) -> Path:
+        """The executive summary as a PDF for stakeholders (summary chapter, ``shoplog brief``)."""
+        return self.outputs_dir / "brief.pdf"
+
+    @property
     def scores_dir(self) -> Path:
         """Lists written by ``shoplog score`` (see :func:`scores_name`)."""
         return self.outputs_dir / "scores"

@@ -27,6 +27,7 @@ sums that are not features themselves start with ``_``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -34,6 +35,8 @@ import pandas as pd
 from shoplog.config.params import FeatureParams
 from shoplog.schema import EVENT_SHORT
 
+# plain plural names of the per-event counts, for labels
+EVENT_WORDS = {"removes": "Removals from cart"}
 # the windows of the activity trend: the last t days against the t days before
 TREND_WINDOWS = (7, 30)
 WEEKDAYS = tuple(range(7))
@@ -70,84 +73,104 @@ class Family:
     ratio: tuple[str, str] | None = None
     smoothed: bool = False
     span: int = 1
+    label: str = ""  # a short plain name for figures and lists (templates as in meaning)
 
 
 FAMILIES: tuple[Family, ...] = (
     Family("days_since_last_event", "float64", HISTORY, "recency",
-           "Days from the user's last event to the anchor."),
+           "Days from the user's last event to the anchor.", label="Days since last event"),
     Family("days_since_last_purchase", "float64", HISTORY, "recency",
-           "Days from the last purchase to the anchor.", "the user never purchased"),
+           "Days from the last purchase to the anchor.", "the user never purchased",
+           label="Days since last purchase"),
     Family("days_since_last_cart", "float64", HISTORY, "recency",
-           "Days from the last add-to-cart to the anchor.", "the user never carted"),
+           "Days from the last add-to-cart to the anchor.", "the user never carted",
+           label="Days since last cart"),
     Family("tenure_days", "float64", HISTORY, "recency",
-           "Days from the user's first event in the log to the anchor."),
+           "Days from the user's first event in the log to the anchor.",
+           label="Days since first event"),
     Family("sessions_total", "int64", HISTORY, "history_counts",
-           "Sessions started before the anchor, whole history."),
+           "Sessions started before the anchor, whole history.", label="Sessions, all history"),
     Family("orders_total", "int64", HISTORY, "history_counts",
-           "Orders (sessions with a purchase) before the anchor, whole history."),
+           "Orders (sessions with a purchase) before the anchor, whole history.",
+           label="Orders, all history"),
     Family("spend_total", "float64", HISTORY, "history_counts",
-           "Purchase value before the anchor, whole history (missing prices count 0)."),
+           "Purchase value before the anchor, whole history (missing prices count 0).",
+           label="Spend, all history"),
     Family("mean_visit_gap_days", "float64", HISTORY, "rhythm",
-           "Mean days between consecutive session starts.", "fewer than two sessions"),
+           "Mean days between consecutive session starts.", "fewer than two sessions",
+           label="Mean days between visits"),
     Family("gap_ratio", "float64", HISTORY, "rhythm",
            "Days since the last session start over the user's mean visit gap (above 1: overdue).",
-           "fewer than two sessions"),
+           "fewer than two sessions", label="Days since last visit / usual gap"),
     Family("{event}_{w}d", "int64", "windows", "activity",
-           "{Event} (events) in the last {w} days."),
+           "{Event} (events) in the last {w} days.", label="{Events}, last {w} days"),
     Family("sessions_{w}d", "int64", "windows", "activity",
-           "Sessions started in the last {w} days."),
+           "Sessions started in the last {w} days.", label="Sessions, last {w} days"),
     Family("active_days_{w}d", "int64", "windows", "activity",
-           "Days with at least one event in the last {w} days."),
+           "Days with at least one event in the last {w} days.",
+           label="Active days, last {w} days"),
     Family("orders_{w}d", "int64", "windows", "spend",
-           "Orders (sessions whose first purchase fell) in the last {w} days."),
+           "Orders (sessions whose first purchase fell) in the last {w} days.",
+           label="Orders, last {w} days"),
     Family("spend_{w}d", "float64", "windows", "spend",
-           "Purchase value in the last {w} days."),
+           "Purchase value in the last {w} days.", label="Spend, last {w} days"),
     Family("aov_{w}d", "float64", "windows", "spend",
            "Average order value in the last {w} days (spend / orders).",
-           "no order in the window", ratio=("spend_{w}d", "orders_{w}d")),
+           "no order in the window", ratio=("spend_{w}d", "orders_{w}d"),
+           label="Average order value, last {w} days"),
     Family("products_{w}d", "int64", DISTINCT, "breadth",
-           "Distinct products the user touched in the last {w} days."),
+           "Distinct products the user touched in the last {w} days.",
+           label="Distinct products, last {w} days"),
     Family("categories_{w}d", "int64", DISTINCT, "breadth",
-           "Distinct categories (category_id) in the last {w} days."),
+           "Distinct categories (category_id) in the last {w} days.",
+           label="Distinct categories, last {w} days"),
     Family("brands_{w}d", "int64", DISTINCT, "breadth",
-           "Distinct brands in the last {w} days (events without brand not counted)."),
+           "Distinct brands in the last {w} days (events without brand not counted).",
+           label="Distinct brands, last {w} days"),
     Family("cart_per_view_{w}d", "float64", "profile", "funnel",
            "Carts per view in the last {w} days.", "no view in the window",
-           ratio=("_carts_p", "_views_p")),
+           ratio=("_carts_p", "_views_p"), label="Carts per view, last {w} days"),
     Family("purchase_per_cart_{w}d", "float64", "profile", "funnel",
            "Purchases per cart in the last {w} days.", "no cart in the window",
-           ratio=("_purchases_p", "_carts_p")),
+           ratio=("_purchases_p", "_carts_p"), label="Purchases per cart, last {w} days"),
     Family("remove_per_cart_{w}d", "float64", "profile", "funnel",
            "Removals per cart in the last {w} days.", "no cart in the window",
-           ratio=("_removes_p", "_carts_p")),
+           ratio=("_removes_p", "_carts_p"), label="Removals per cart, last {w} days"),
     Family("cart_abandonment_{w}d", "float64", "profile", "funnel",
            "Share of sessions with a cart but no purchase, last {w} days.",
-           "no session with a cart in the window", ratio=("_abandoned", "_cart_sessions")),
+           "no session with a cart in the window", ratio=("_abandoned", "_cart_sessions"),
+           label="Abandoned-cart share, last {w} days"),
     Family("session_minutes_mean_{w}d", "float64", "profile", "sessions",
            "Mean session duration (minutes, first to last event), last {w} days.",
-           "no session started in the window"),
+           "no session started in the window", label="Mean session minutes, last {w} days"),
     Family("session_minutes_max_{w}d", "float64", "profile", "sessions",
-           "Longest session (minutes) in the last {w} days.", "no session started in the window"),
+           "Longest session (minutes) in the last {w} days.", "no session started in the window",
+           label="Longest session (minutes), last {w} days"),
     Family("session_events_mean_{w}d", "float64", "profile", "sessions",
            "Mean events per session (depth) in the last {w} days.",
-           "no session started in the window"),
+           "no session started in the window", label="Mean events per session, last {w} days"),
     Family("session_events_max_{w}d", "float64", "profile", "sessions",
-           "Most events in one session in the last {w} days.", "no session started in the window"),
+           "Most events in one session in the last {w} days.", "no session started in the window",
+           label="Most events in a session, last {w} days"),
     Family("view_price_mean_{w}d", "float64", "profile", "price",
            "Mean price of viewed products in the last {w} days.", "no priced view in the window",
-           ratio=("_view_price_sum", "_view_price_n")),
+           ratio=("_view_price_sum", "_view_price_n"), label="Mean viewed price, last {w} days"),
     Family("purchase_price_mean_{w}d", "float64", "profile", "price",
            "Mean price of purchased products in the last {w} days.",
-           "no priced purchase in the window", ratio=("_purchase_price_sum", "_purchase_price_n")),
+           "no priced purchase in the window", ratio=("_purchase_price_sum", "_purchase_price_n"),
+           label="Mean purchased price, last {w} days"),
     Family("trend_{w}d", "float64", "trend", "trend",
            "(events in the last {w} days + 1) / (events in the {w} days before + 1): above 1, "
-           "activity is rising.", ratio=("_recent_{w}", "_before_{w}"), smoothed=True, span=2),
+           "activity is rising.", ratio=("_recent_{w}", "_before_{w}"), smoothed=True, span=2,
+           label="Activity trend, last {w} days vs the {w} before"),
     Family("top_weekday_share_{w}d", "float64", "profile", "concentration",
            "Share of events on the user's busiest day of the week, last {w} days.",
-           "no event in the window", ratio=("_top_weekday", "_events_p")),
+           "no event in the window", ratio=("_top_weekday", "_events_p"),
+           label="Share on busiest weekday, last {w} days"),
     Family("top_hour_share_{w}d", "float64", "profile", "concentration",
            "Share of events in the user's busiest hour of the day (UTC), last {w} days.",
-           "no event in the window", ratio=("_top_hour", "_events_p")),
+           "no event in the window", ratio=("_top_hour", "_events_p"),
+           label="Share in busiest hour, last {w} days"),
 )  # fmt: skip
 
 
@@ -164,6 +187,7 @@ class FeatureSpec:
     family: Family | None = None
     ratio: tuple[str, str] | None = None  # the recipe's window sums, for this window
     event: str | None = None  # the event type of a per-event family's feature
+    label: str = ""  # a short plain name, for readers (figures, the targeting list)
 
     @property
     def kind(self) -> str:
@@ -187,6 +211,7 @@ def _expand(family: Family, w: int | None) -> list[FeatureSpec]:
     out = []
     for short in events:
         fill = {"w": w, "event": short, "Event": (short or "").capitalize()}
+        fill["Events"] = EVENT_WORDS.get(short or "", fill["Event"])
         ratio = family.ratio and (family.ratio[0].format(**fill), family.ratio[1].format(**fill))
         out.append(
             FeatureSpec(
@@ -199,6 +224,7 @@ def _expand(family: Family, w: int | None) -> list[FeatureSpec]:
                 family,
                 ratio or None,
                 short,
+                family.label.format(**fill),
             )
         )
     return out
@@ -227,6 +253,32 @@ def feature_contract(settings: FeatureParams | None = None) -> list[FeatureSpec]
     if len(names) != len(set(names)):
         raise ValueError(f"feature windows produce duplicate names: {names}")
     return specs
+
+
+def feature_label(name: str) -> str:
+    """A feature's short plain name for readers (``gap_ratio`` -> "Days since last visit /
+    usual gap", ``views_14d`` -> "Views, last 14 days"), for any window; a column the
+    contract does not know keeps its name, spaced."""
+    for family in FAMILIES:
+        pattern = re.escape(family.template)
+        pattern = pattern.replace(re.escape("{event}"), "(?P<event>[a-z]+)")
+        pattern = pattern.replace(re.escape("{w}"), r"(?P<w>\d+)")
+        match = re.fullmatch(pattern, name)
+        if match is None or not family.label:
+            continue
+        fill = match.groupdict()
+        short = fill.get("event") or ""
+        if "event" in fill and short not in EVENT_SHORT.values():
+            continue
+        fill["Event"] = short.capitalize()
+        fill["Events"] = EVENT_WORDS.get(short, fill["Event"])
+        return family.label.format(**fill)
+    return name.replace("_", " ")
+
+
+def feature_labels(names: list[str] | pd.Index) -> dict[str, str]:
+    """:func:`feature_label` of each name."""
+    return {name: feature_label(name) for name in names}
 
 
 def is_zero_filled(spec: FeatureSpec) -> bool:

@@ -493,8 +493,8 @@ def describe_generation(preset: str, seed: int, n_users: int | None = None) -> s
     mean_visits_gap = 1 / (beh.visit_rate_shape * beh.visit_rate_scale)
     mean_lapse = beh.dropout_a / (beh.dropout_a + beh.dropout_b)
     return f"""\
-**These data are synthetic.** They come from the project's embedded shop generator
-(`shoplog.events.synthetic`, preset `{preset}`, seed `{seed}`), not from a real shop, so that
+**These data are synthetic.** They come from the book's embedded shop generator
+(preset `{preset}`, seed `{seed}`), not from a real shop, so that
 the book runs anywhere and every number can be reproduced. The same preset and seed give
 the same file, byte for byte. How the log is made:
 

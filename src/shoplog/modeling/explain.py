@@ -37,6 +37,9 @@ def raw_model(model):
     return inner
 
 
+MISSING_WORD = "missing"
+
+
 @dataclass
 class Shap:
     """SHAP values (rows x features) of a sample, the base value and the rows explained."""
@@ -45,15 +48,24 @@ class Shap:
     base: float
     X: pd.DataFrame
 
-    def explanation(self):
-        """As a ``shap.Explanation`` for shap's plots."""
+    def explanation(self, labels: dict[str, str] | None = None):
+        """As a ``shap.Explanation`` for shap's plots: features named by ``labels`` (plain
+        names, see ``contract.feature_labels``) where given, and a missing value shown as
+        "missing" rather than "nan" (``display_data``)."""
         import shap
 
+        data = self.X.to_numpy(dtype=float)
+        shown = np.array(
+            [[MISSING_WORD if np.isnan(v) else float(v) for v in row] for row in data],
+            dtype=object,
+        )
+        names = [(labels or {}).get(c) or c for c in self.X.columns]
         return shap.Explanation(
             values=self.values,
             base_values=np.full(len(self.X), self.base),
-            data=self.X.to_numpy(),
-            feature_names=list(self.X.columns),
+            data=data,
+            display_data=shown,
+            feature_names=names,
         )
 
     def importance(self) -> pd.Series:

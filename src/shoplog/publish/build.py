@@ -20,6 +20,8 @@ from shoplog.config.paths import ProjectPaths
 from shoplog.files import (
     atomic_write_text,
 )
+from shoplog.publish.brief import BRIEF_NAME
+from shoplog.publish.plots import plotly_js_path
 from shoplog.publish.registry import (
     EXTRA_CAPTION,
     RunError,
@@ -50,6 +52,12 @@ def stage_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
     if (stage / "book").exists():
         shutil.rmtree(stage / "book")
     shutil.copytree(paths.book_dir, stage / "book")
+    stage_static(paths.root, stage)
+    # the summary page links the PDF brief it wrote (a skipped summary links none)
+    staged_brief = paths.executed_dir / BRIEF_NAME
+    staged_brief.unlink(missing_ok=True)
+    if paths.brief_path.exists():
+        shutil.copy2(paths.brief_path, staged_brief)
     wanted = {c.name for c in todo}
     for nb in paths.executed_dir.glob("*.ipynb"):
         if nb.stem not in wanted:
@@ -59,6 +67,31 @@ def stage_book(paths: ProjectPaths, extra: list[str] | None = None) -> Path:
     if missing:
         raise RunError(f"chapters not executed yet: {missing}; run `shoplog run` first")
     return stage
+
+
+def stage_static(root: Path, stage: Path) -> None:
+    """The book's styles (``_static/``) and the one copy of plotly.js that every figure uses,
+    served from the book itself so pages work offline (Jupyter Book loads every .css and .js
+    file of ``_static/`` on every page)."""
+    static = stage / "_static"
+    if static.exists():
+        shutil.rmtree(static)
+    if (root / "_static").is_dir():
+        shutil.copytree(root / "_static", static)
+    static.mkdir(exist_ok=True)
+    shutil.copy2(plotly_js_path(), static / "plotly.min.js")
+
+
+def prune_static(html: Path) -> None:
+    """Drop what no reader's browser loads: the theme's source maps (for debugging its own
+    code, about 3.4 MB), its translation catalogues (used while building) and template
+    fragments."""
+    static = html / "_static"
+    for path in static.rglob("*.map"):
+        path.unlink()
+    shutil.rmtree(static / "locales", ignore_errors=True)
+    for macros in static.glob("*webpack-macros.html"):  # the themes' template fragments
+        macros.unlink()
 
 
 def check_last_run(paths: ProjectPaths) -> None:
@@ -106,6 +139,7 @@ def build_book(
             f"Jupyter Book failed (exit {returncode}); the published HTML was not changed. "
             f"Full log: {paths.relative(log)}\n{tail}"
         )
+    prune_static(out / "_build" / "html")
     _swap_folder(out / "_build" / "html", paths.html_dir, paths.old_html_dir)
     shutil.rmtree(out)
     _say(

@@ -180,6 +180,7 @@ ARTIFACTS = (
     ),
     Artifact("segments_path", ("11_segments",), "RFM scores, segment and cluster of each user"),
     Artifact("targeting_dir", ("12_targeting",), "the targeting list (CSV) at the score anchor"),
+    Artifact("brief_path", ("13_summary",), "the executive summary as a one- or two-page PDF"),
 )
 RUN_PATHS = tuple(a.name for a in ARTIFACTS)
 
