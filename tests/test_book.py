@@ -76,9 +76,11 @@ def test_data_chapter_quotes_computed_numbers(built: ProjectPaths) -> None:
 
 def test_figures_render(built: ProjectPaths) -> None:
     html = (built.html_dir / "notebooks" / "01_data.html").read_text()
-    # plotly figures are present as HTML with plotly.js embedded, not skipped mime bundles
+    # plotly figures are present as HTML (a div and its JSON, drawn by the book's script
+    # with the page's one plotly.js), not skipped mime bundles
     assert html.count('class="plotly-graph-div"') >= 2
-    assert "Plotly.newPlot" in html
+    assert html.count('class="plotly-figure-data"') == html.count('class="plotly-graph-div"')
+    assert "plotly.min.js" in html and "shoplog-figures.js" in html
     assert "Events by type (log scale)" in html
 
 

@@ -130,7 +130,7 @@ def test_process_map_labels_are_large_and_formatted() -> None:
     sizes = [float(s) for s in re.findall(r'font-size="([\d.]+)"', svg)]
     found = re.search(r"scale\(([\d.]+)", svg)
     scale = float(found.group(1)) if found else 1.0
-    width_px = float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1)) * 4 / 3
+    width_px = float(re.search(r'<svg[^>]* width="([\d.]+)pt"', svg).group(1)) * 4 / 3
     assert sizes and min(sizes) * 4 / 3 * scale * min(1.0, 690 / width_px) >= 11
     waits = views.process_map_svg(edges, "median_seconds")
     assert ">45 s<" in waits and ">5.0 min<" in waits
@@ -233,3 +233,32 @@ def test_the_colour_blindness_check_can_fail() -> None:
     # red and green, the pair deuteranopia merges, read apart only with typical vision
     assert plots.seen_distance("#D62728", "#2CA02C") > 50
     assert plots.seen_distance("#D62728", "#2CA02C", deuteranopia=True) < 10
+
+
+def test_a_caption_printed_by_its_own_cell_describes_that_cells_image() -> None:
+    image = nodes.image(uri="_images/perf.svg")
+    caption = _caption("Figure: the same graph labelled with the median time.")
+    cell = nodes.container("", nodes.container("", image), nodes.container("", caption))
+    cell["classes"].append("cell")
+    # a plotly figure's caption, printed by its cell, takes no earlier cell's image
+    other = nodes.image(uri="_images/earlier.png")
+    plotly_cell = nodes.container(
+        "",
+        nodes.container("", nodes.raw("", "<div></div>", format="html")),
+        nodes.container("", _caption("Figure: an interactive chart.")),
+    )
+    plotly_cell["classes"].append("cell")
+    doc = _doc(nodes.paragraph(text="Some prose."), cell, nodes.container("", other), plotly_cell)
+    sphinx_page.number_figures(None, doc, "page")
+    assert image["alt"] == "the same graph labelled with the median time."
+    assert "alt" not in other
+
+
+def test_a_caption_cell_under_a_figure_cell_describes_its_image() -> None:
+    image = nodes.image(uri="_images/beeswarm.png")
+    figure_cell = nodes.container("", nodes.container("", image))
+    caption_cell = nodes.container("", nodes.container("", _caption("Figure: as above.")))
+    for cell in (figure_cell, caption_cell):
+        cell["classes"].append("cell")
+    sphinx_page.number_figures(None, _doc(figure_cell, caption_cell), "page")
+    assert image["alt"] == "as above."

@@ -49,11 +49,27 @@ def _caption_text(paragraph: nodes.paragraph) -> str | None:
 
 
 def _previous_images(paragraph: nodes.paragraph) -> list[nodes.image]:
-    """The image outputs of the cell just above a caption paragraph (none if another kind
-    of block comes between)."""
-    parent = paragraph.parent
-    index = parent.index(paragraph)
-    for sibling in reversed(parent.children[:index]):
+    """The image outputs just above a caption paragraph: in the block before it, or, for a
+    caption a cell printed, in that cell's outputs before it, or the previous cell's when
+    it is the cell's only output (none if prose or a heading comes between)."""
+    node: nodes.Node = paragraph
+    outputs_before = False  # the caption's cell drew something else before it
+    while node.parent is not None and not isinstance(node.parent, nodes.section):
+        parent = node.parent
+        for sibling in reversed(parent.children[: parent.index(node)]):
+            images = list(sibling.findall(nodes.image))
+            if images:
+                return images
+            if not isinstance(sibling, nodes.container | nodes.target | nodes.comment):
+                return []
+            outputs_before = outputs_before or "cell_input" not in sibling.get("classes", [])
+        if "cell" in parent.get("classes", []) and outputs_before:
+            return []  # it captions its own cell's figure (an interactive one)
+        node = parent
+    parent = node.parent
+    if parent is None:
+        return []
+    for sibling in reversed(parent.children[: parent.index(node)]):
         if isinstance(sibling, nodes.container):
             return list(sibling.findall(nodes.image))
         if not isinstance(sibling, nodes.target | nodes.comment):
