@@ -81,6 +81,8 @@ def mini_project(tmp_path: Path) -> ProjectPaths:
     )
     (root / "book").mkdir()
     (root / "book" / "intro.md").write_text("# Intro\n\nA test book.\n")
+    # the configuration names the book's bibliography
+    shutil.copy2(PROJECT_ROOT / "book" / "references.bib", root / "book" / "references.bib")
     (root / "notebooks").mkdir()
     write_tiny_chapter(root / "notebooks" / "01_tiny.md")
     return ProjectPaths(root=root, data_dir=tmp_path / "data", build_dir=tmp_path / "build")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import page_text
 from gallery import GALLERY, GalleryLog, shop_events
 
 from shoplog import cli
@@ -41,13 +42,12 @@ def _build(log: GalleryLog, tmp: Path) -> ProjectPaths:
 
 
 def _pages(paths: ProjectPaths) -> dict[str, str]:
-    """Each chapter's visible text (scripts and styles removed: plotly's code says NaN)."""
-    pages = {}
-    for path in sorted((paths.html_dir / "notebooks").glob("*.html")):
-        html = re.sub(r"<(script|style)\b.*?</\1>", " ", path.read_text(), flags=re.S)
-        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-        pages[path.stem] = unescape(text)
-    return pages
+    """Each chapter's text as a reader reads it: prose, tables, figure descriptions; not
+    scripts, styles or the folded code (code may say ``np.nan``)."""
+    return {
+        path.stem: unescape(page_text(path))
+        for path in sorted((paths.html_dir / "notebooks").glob("*.html"))
+    }
 
 
 def _intro(paths: ProjectPaths) -> str:
