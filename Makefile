@@ -19,11 +19,23 @@ test: env sysdeps testdeps  ## style checks, then the test suite (tiny CI profil
 
 env: $(STAMP)
 
+# uv (pinned, from PyPI) installs the lock in seconds from its cache; where it cannot be
+# installed, pip does the same, more slowly.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@if $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); then \
+	  echo "installing requirements.lock with uv $(UV_VERSION)"; \
+	  $(UV) pip install --quiet --python $(BIN)/python -r requirements.lock && \
+	  $(UV) pip install --quiet --python $(BIN)/python --no-deps -e .; \
+	else \
+	  echo "uv could not be installed; installing requirements.lock with pip (slower)"; \
+	  $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet -r requirements.lock && \
+	  $(BIN)/python -m pip install --quiet --no-deps -e .; \
+	fi
 	touch $(STAMP)
 
 # System libraries, installed with apt (Debian/Ubuntu) when missing: Graphviz draws the
@@ -51,16 +63,26 @@ testdeps:
 lint: env
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-# Re-resolve requirements.in into the lock and regenerate environment.yml from it.
 test-gallery: env sysdeps  ## the book on every log of the test gallery (about 20 minutes)
 	$(BIN)/pytest tests/test_gallery.py --gallery
 
-lock:
-	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet -r requirements.in
-	{ echo "# Exact versions for Python 3.11 on Linux x86_64; regenerate with \`make lock\`."; \
-	  .venv-lock/bin/python -m pip freeze --exclude-editable | sort -f; } > requirements.lock
+# Re-resolve requirements.in into the lock (newest versions that fit, in a bare venv) and
+# regenerate environment.yml from it.
+lock: env
+	rm -rf .venv-lock
+	@if [ -x $(UV) ]; then \
+	  $(UV) venv --quiet --python $(PYTHON) .venv-lock && \
+	  $(UV) pip install --quiet --python .venv-lock/bin/python -r requirements.in && \
+	  { echo "# Exact versions for Python 3.11 on Linux x86_64; regenerate with \`make lock\`."; \
+	    $(UV) pip freeze --python .venv-lock/bin/python --exclude-editable | sort -f; } > requirements.lock.new; \
+	else \
+	  $(PYTHON) -m venv .venv-lock && \
+	  .venv-lock/bin/python -m pip install --quiet --upgrade pip && \
+	  .venv-lock/bin/python -m pip install --quiet -r requirements.in && \
+	  { echo "# Exact versions for Python 3.11 on Linux x86_64; regenerate with \`make lock\`."; \
+	    .venv-lock/bin/python -m pip freeze --exclude-editable | sort -f; } > requirements.lock.new; \
+	fi
+	mv requirements.lock.new requirements.lock
 	rm -rf .venv-lock
 	$(BIN)/python -m shoplog.config.lockfiles
 

@@ -24,8 +24,9 @@
     margin.r = 10;
     layout.margin = margin;
     layout.legend = Object.assign({}, layout.legend,
-      { orientation: "h", x: 0, xanchor: "left", y: -0.25, yanchor: "top" });
-    if (margin.b < 110) margin.b = 110;
+      { orientation: "h", x: 0, xanchor: "left", yref: "container", y: 0.01,
+        yanchor: "bottom" });
+    if (margin.b < 120) margin.b = 120;
     layout.font = Object.assign({}, layout.font, { size: 11 });
     config.displayModeBar = false;
   }

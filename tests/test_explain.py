@@ -101,3 +101,16 @@ def test_pipelines_are_not_explained_as_trees(data) -> None:
     fitted = models.fit_and_score("brf", models.learners(0)["balanced random forest"], data)
     with pytest.raises(TypeError, match="pipeline"):
         explain.raw_model(fitted.model)
+
+
+def test_surrogate_rules_name_features_in_plain_words() -> None:
+    from shoplog.dataset.contract import feature_label
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"days_since_last_event": rng.uniform(0, 60, 2000)})
+    decisions = (X["days_since_last_event"] > 20).astype(int).to_numpy()
+    sur = explain.surrogate(X[:1000], decisions[:1000], X[1000:], decisions[1000:], 1, 0)
+    rules = " ".join(explain.leaf_rules(sur, X[1000:], decisions[1000:])["rule"])
+    label = feature_label("days_since_last_event")
+    assert label != "days_since_last_event" and f"{label} ≤ 20" in rules
+    assert "days_since_last_event" not in rules

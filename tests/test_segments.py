@@ -289,6 +289,10 @@ def test_the_summary_headline_reads_from_the_chapters() -> None:
     assert "50% to 100%: 10 users<br>0% to 50%: 30 users" in table
     assert "1,200 EUR (the shop took 5,000 EUR in the last 30 days)" in table
     assert "1.31 [1.10, 1.52]<br>churn model's top list: 1.50 [1.30, 1.70]" in table
+    # the list's lift is below the model's here, and the table says why
+    assert "ranked by expected profit (risk times value)" in table
+    higher = {**FULL, "12_targeting": {**FULL["12_targeting"], "list_lift": 1.6}}
+    assert "ranked by expected profit" not in summary.headline(summary.summary_numbers(higher))
     assert "12 EUR for a cost of 10 EUR (ROI 120%)" in table
     assert "60 EUR (5.0% of the revenue at risk)" in table
     assert "1 user; power 7%" in table
@@ -367,3 +371,10 @@ def test_the_risk_gap_sentence_weights_users_and_says_when_it_cannot() -> None:
     )
     profile["Observed churn (test anchor)"] = float("nan")
     assert segments.risk_gap_sentence(profile).startswith("No segment has users at the test")
+
+
+def test_the_categories_sentence_says_whether_segments_differ() -> None:
+    same = pd.DataFrame({"Most visited categories": ["shoes, bags", "shoes, bags"]})
+    differ = pd.DataFrame({"Most visited categories": ["shoes, bags", "phones"]})
+    assert "are the same" in segments.categories_sentence(same)
+    assert "differ between segments" in segments.categories_sentence(differ)

@@ -402,3 +402,15 @@ def profile(con, events, run: SegmentRun, column: str, top_n: int) -> pd.DataFra
     )
     out["Most visited categories"] = cats.reindex(out.index.astype(str)).to_numpy()
     return out.reset_index(names="Segment")
+
+
+def categories_sentence(profile: pd.DataFrame, column: str = "Most visited categories") -> str:
+    """Whether the segments' most visited categories tell them apart, in words: when every
+    segment lists the same categories, they say nothing about what to show each one."""
+    lists = profile[column].dropna().astype(str)
+    if lists.nunique() > 1:
+        return "the most visited categories differ between segments and say what to show them"
+    return (
+        "every segment's most visited categories are the same, so the categories do not say "
+        "what to show each segment"
+    )

@@ -97,6 +97,19 @@ def _interval(n: dict, key: str) -> str:
     return f"{n[key]:.2f} [{n[key + '_low']:.2f}, {n[key + '_high']:.2f}]"
 
 
+def _list_lift_note(n: dict) -> str:
+    """Why the list's lift sits below the churn model's top list, when it does: the list is
+    ranked by expected profit (risk times value), so it trades some churners for customers
+    worth more."""
+    if n["list_lift"] >= n["model_lift"]:
+        return ""
+    return (
+        "<br><i>The list is ranked by expected profit (risk times value), not by risk "
+        "alone: it trades some likely churners for customers worth more, so its lift is "
+        "below the model's top list.</i>"
+    )
+
+
 def _money(n: dict, value: float) -> str:
     return f"{value:,.0f} {n['currency']}"
 
@@ -149,7 +162,8 @@ def headline(n: dict) -> str:
                 f"<b>Lift of that list</b>, replayed at {n['test_anchor']} with observed "
                 "outcomes (95% interval)",
                 f"{_interval(n, 'list_lift')}<br>churn model's top list: "
-                f"{_interval(n, 'model_lift')}<br>recency rule's: {_interval(n, 'recency_lift')}",
+                f"{_interval(n, 'model_lift')}<br>recency rule's: {_interval(n, 'recency_lift')}"
+                + _list_lift_note(n),
             )
         )
     if n["recommended_k"]:

@@ -172,9 +172,12 @@ def surrogate(
 
 def leaf_rules(sur: Surrogate, X: pd.DataFrame, decisions: np.ndarray) -> pd.DataFrame:
     """One row per leaf of the surrogate: its rule, the share of ``X`` rows it holds, the
-    share of them the model flags, and the tree's decision there."""
+    share of them the model flags, and the tree's decision there. Rules name the features
+    by their plain labels ("Sessions, last 30 days ≤ 1.5")."""
+    from shoplog.dataset.contract import feature_label
+
     tree = sur.tree.tree_
-    names = list(X.columns)
+    names = [feature_label(c) for c in X.columns]
     filled = X.fillna(sur.medians)
     leaf_of = sur.tree.apply(filled)
     rows = []
@@ -193,8 +196,8 @@ def leaf_rules(sur: Surrogate, X: pd.DataFrame, decisions: np.ndarray) -> pd.Dat
             )
             return
         name, cut = names[tree.feature[node]], tree.threshold[node]
-        walk(tree.children_left[node], [*conditions, f"{name} <= {cut:.4g}"])
-        walk(tree.children_right[node], [*conditions, f"{name} > {cut:.4g}"])
+        walk(tree.children_left[node], [*conditions, f"{name} ≤ {cut:.3g}"])
+        walk(tree.children_right[node], [*conditions, f"{name} > {cut:.3g}"])
 
     walk(0, [])
     return pd.DataFrame(rows)

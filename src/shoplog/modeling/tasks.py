@@ -352,7 +352,7 @@ def paired_sentence(
             + "; ".join(f"{name} {_difference(row)}" for name, row in alike.iterrows())
             + ")."
             if len(alike)
-            else "; none is indistinguishable from it."
+            else "; they tell every one of them apart from it."
         )
         text = f"{text} {counts}".strip()
     return text
@@ -406,6 +406,37 @@ def recency_bands(
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def bands_sentence(bands: pd.DataFrame) -> str:
+    """What :func:`recency_bands` says in words: in how many bands the kept model's PR-AUC
+    is clearly above, clearly below or indistinguishable from the recency rule's, naming
+    only the outcomes that occur."""
+    compared = bands.dropna(subset=["difference"]) if "difference" in bands else bands.iloc[:0]
+    n = len(compared)
+    if not n:
+        return (
+            "No recency band has both outcomes in the test rows, so the model and the "
+            "recency rule are not compared within bands."
+        )
+    counts = [
+        ("clearly above", int((compared["low"] > 0).sum())),
+        ("clearly below", int((compared["high"] < 0).sum())),
+        ("indistinguishable from", int(((compared["low"] <= 0) & (compared["high"] >= 0)).sum())),
+    ]
+    present = [(verb, v) for verb, v in counts if v]
+    phrases = [
+        f"{verb} {'the recency rule' + chr(39) + 's' if i == 0 else 'it'}"
+        + ("" if n == 1 else " in all of them" if v == n else f" in {v}")
+        for i, (verb, v) in enumerate(present)
+    ]
+    text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    within = "the band" if n == 1 else f"the {n} bands"
+    plural = "" if n == 1 else "s"
+    return (
+        f"Within {within} of recency with both outcomes, the kept model's PR-AUC is {text} "
+        f"(paired 95% interval{plural})."
+    )
 
 
 def lookback_sensitivity(result: TaskResult, lookbacks: list[int], top_k: float) -> pd.DataFrame:

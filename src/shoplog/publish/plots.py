@@ -201,10 +201,19 @@ def finish(
 
 
 def legend_below(fig: go.Figure, height: int | None = None) -> go.Figure:
-    """A horizontal legend under the plot, so side-by-side panels keep their width."""
+    """A horizontal legend under the plot, so side-by-side panels keep their width. It is
+    placed at the bottom of the figure (not of the plot area), below the x-axis title,
+    whatever the figure's height."""
     fig.update_layout(
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "xanchor": "left"},
-        margin={"b": 110},
+        legend={
+            "orientation": "h",
+            "yref": "container",
+            "yanchor": "bottom",
+            "y": 0.01,
+            "x": 0,
+            "xanchor": "left",
+        },
+        margin={"b": 120},
     )
     if height:
         fig.update_layout(height=height)

@@ -74,6 +74,13 @@ def change_text(before: float, after: float, spec: str) -> str:
     return f"stays at {a}" if a == b else f"moves from {a} to {b}"
 
 
+def counted(n: float, singular: str, plural: str | None = None, spec: str = ",.0f") -> str:
+    """``1 minute``, ``3 minutes``: a number with its noun in the number it is printed as."""
+    shown = format(n, spec)
+    one = shown in ("1", "1.0", "-1")
+    return f"{shown} {singular if one else plural or singular + 's'}"
+
+
 def p_text(p: float) -> str:
     """A p-value as printed: "p = 0.032", "p = 3.4e-05", and "p < 1e-15" below what a
     double can tell from 0 (never "p = 0")."""
