@@ -111,3 +111,34 @@ def test_the_kept_model_is_chosen_on_validation_among_boosted_trees() -> None:
             2,
             0.2,
         )
+
+
+def test_the_benchmark_gives_the_same_numbers_for_any_number_of_workers() -> None:
+    """Learners run side by side in worker processes, each on one thread: one worker and
+    two must give identical tables, thresholds and scores (and tuning histories)."""
+    import pandas as pd
+
+    table = churn_table(n_users=800)
+    # a second task on the same rows: "purchase" is the churn label turned around
+    table["purchase"] = 1.0 - table["dormant"]
+    base = dict(
+        n_boot=20,
+        learners=["random forest", "logistic regression", "LightGBM"],
+        tuned=["LightGBM"],
+        n_trials=3,
+    )
+    one, t1 = tasks.run_tasks(
+        table, FEATURES, ["churn", "purchase"], ModelParams(**base, workers=1), 3, 0.2
+    )
+    two, t2 = tasks.run_tasks(
+        table, FEATURES, ["churn", "purchase"], ModelParams(**base, workers=2), 3, 0.2
+    )
+    for task in ("churn", "purchase"):
+        pd.testing.assert_frame_equal(one[task].table, two[task].table)
+        assert one[task].chosen == two[task].chosen
+        np.testing.assert_array_equal(one[task].kept.test, two[task].kept.test)
+        for name, fitted in one[task].fitted.items():
+            np.testing.assert_array_equal(fitted.test, two[task].fitted[name].test)
+    # every job is timed once, whichever worker ran it
+    assert len(t1) == len(t2) == 2 * (4 + 3 + 1)
+    assert set(t1["step"]) == set(t2["step"]) and (t1["seconds"] > 0).all()

@@ -107,12 +107,32 @@ def test_tuning_is_seeded_uses_validation_and_records_its_history() -> None:
     b = tuning.tune("LightGBM", data, seed=4, n_trials=4, timeout=None)
     assert a.params == b.params and a.value == b.value
     assert list(a.history["trial"]) == [0, 1, 2, 3]
-    assert a.history["best_so_far"].iloc[-1] == a.value == a.history["value"].max()
-    # the best value is the validation PR-AUC of the model the factory rebuilds
+    complete = a.history[a.history["state"].eq("complete")]
+    assert a.history["best_so_far"].iloc[-1] == a.value == complete["value"].max()
+    # the best value is the validation PR-AUC of the model the factory rebuilds, with as
+    # many trees as the best trial's best round
     fitted = models.fit_and_score("tuned", a.factory, data)
     assert M.pr_auc(data.y["validation"], fitted.validation) == pytest.approx(a.value)
+    assert fitted.model.n_estimators == a.params["n_estimators"] <= tuning.MAX_ROUNDS
     with pytest.raises(ValueError, match="no search space"):
         tuning.tune("MLP", data, seed=4)
+
+
+def test_the_pruner_stops_trials_that_fall_behind_and_the_history_says_so() -> None:
+    from shoplog.modeling import tuning
+
+    data = models.task_data(churn_table(n_users=1500), FEATURES, "dormant")
+    a = tuning.tune("LightGBM", data, seed=2, n_trials=14, timeout=None)
+    b = tuning.tune("LightGBM", data, seed=2, n_trials=14, timeout=None)
+    pd.testing.assert_frame_equal(
+        a.history.drop(columns="seconds"), b.history.drop(columns="seconds")
+    )
+    assert a.pruned == int(a.history["state"].eq("pruned").sum()) > 0
+    # no trial is pruned before the startup trials have completed
+    assert (a.history["state"].iloc[: tuning.STARTUP_TRIALS] == "complete").all()
+    # a pruned trial never becomes the best
+    best = a.history.loc[a.history["value"].eq(a.value) & a.history["state"].eq("complete")]
+    assert len(best) >= 1
 
 
 def test_calibration_on_validation_fixes_probabilities_and_keeps_the_ranking() -> None:
@@ -193,3 +213,9 @@ def test_bgnbd_baseline_ranks_the_inactive_as_churners() -> None:
     data = models.task_data(table, features, "dormant")
     fitted = models.fit_and_score("bg", models.learners(0)["BG/NBD P(alive)"], data)
     assert M.pr_auc(data.y["test"], fitted.test) > data.y["test"].mean() + 0.1
+
+
+def test_balanced_rows_cap_each_class_at_the_smaller_class_or_the_cap() -> None:
+    y = np.array([0] * 50 + [1] * 20)
+    assert models.balanced_rows(y, cap=100) == {0: 20, 1: 20}
+    assert models.balanced_rows(y, cap=10) == {0: 10, 1: 10}

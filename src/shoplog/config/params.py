@@ -416,6 +416,9 @@ class ModelParams(_Section):
     # fewest positives and negatives a split needs for its metrics to be reported: with
     # fewer, a PR-AUC and its interval are noise, so the task is not modelled (and why said)
     min_class_count: int = Field(default=30, ge=1)
+    # processes that fit the learners side by side, each on one thread (empty: one per
+    # core); the results are the same for any number
+    workers: int | None = Field(default=None, ge=1)
 
 
 class ExplainParams(_Section):

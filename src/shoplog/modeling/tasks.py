@@ -58,6 +58,169 @@ class TaskResult:
         return self.final
 
 
+# Rough single-thread cost of each job on the default book, longest first: the pool starts
+# the long jobs first so that no core idles at the end. Order only; results do not depend
+# on it.
+JOB_COST = {
+    "tune": 100,
+    "balanced random forest": 30,
+    "random forest": 25,
+    "CatBoost": 25,
+    "balanced bagging": 25,
+    "histogram gradient boosting": 22,
+    "logistic regression + SMOTE": 20,
+    "MLP": 18,
+    "LightGBM": 12,
+    "BG/NBD P(alive)": 8,
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of the benchmark: fit and score one learner, or tune one, on one task."""
+
+    kind: str  # "fit" or "tune"
+    task: str
+    name: str
+
+    @property
+    def cost(self) -> float:
+        return JOB_COST["tune"] if self.kind == "tune" else JOB_COST.get(self.name, 3)
+
+
+@dataclass
+class JobResult:
+    """What a job sends back: its benchmark row, its fitted model, its study, its time."""
+
+    job: Job
+    row: dict
+    fitted: models.Fitted
+    tuned: tuning.Tuned | None
+    seconds: float
+
+
+def run_job(
+    job: Job, data: models.TaskData, settings: ModelParams, seed: int, top_k: float
+) -> JobResult:
+    """Run one job on one thread (BLAS and OpenMP pools limited to one): fit (or tune) on
+    train, threshold on validation, score test with its bootstrap draws."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    start = time.perf_counter()
+    with threadpool_limits(models.THREADS):
+        tuned = None
+        if job.kind == "tune":
+            tuned = tuning.tune(job.name, data, seed, settings.n_trials, settings.timeout_seconds)
+            label = job.name + TUNED
+            fitted = models.fit_and_score(label, tuned.factory, data)
+        else:
+            label = job.name
+            factory = models.learners(seed, job.task)[job.name]
+            fitted = models.fit_and_score(label, factory, data)
+        row = models.score_row(label, fitted, data, top_k, settings.n_boot, seed)
+    return JobResult(job, row, fitted, tuned, time.perf_counter() - start)
+
+
+def workers_for(settings: ModelParams, jobs: int) -> int:
+    """How many processes run the jobs: ``models.workers``, or one per core, never more
+    than there are jobs."""
+    import os
+
+    wanted = settings.workers or os.cpu_count() or 1
+    return max(1, min(wanted, jobs))
+
+
+def run_tasks(
+    table: pd.DataFrame,
+    features: list[str],
+    task_names: list[str],
+    settings: ModelParams,
+    seed: int,
+    top_k: float,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, TaskResult], pd.DataFrame]:
+    """Benchmark every model on each task, tune the tunable ones, keep the best tree model;
+    and the time each job took.
+
+    All jobs of all tasks run side by side in ``models.workers`` processes, each learner on
+    one thread, so the results are the same for any number of workers."""
+    for task in task_names:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; tasks: {list(TASKS)}")
+    datas = {task: models.task_data(table, features, TASKS[task]) for task in task_names}
+    jobs: list[Job] = []
+    for task in task_names:
+        known = models.learners(seed, task)
+        only = models.with_baselines(seed, task, settings.learners)
+        unknown = sorted(set(only or []) - set(known))
+        if unknown:
+            raise ValueError(f"unknown models {unknown} (models.learners); known: {list(known)}")
+        jobs += [Job("fit", task, name) for name in known if only is None or name in only]
+        for name in settings.tuned:
+            if name not in tuning.SPACES:
+                raise ValueError(f"no search space for {name!r}; tunable: {sorted(tuning.SPACES)}")
+            jobs.append(Job("tune", task, name))
+    ordered = sorted(jobs, key=lambda j: -j.cost)
+    n_workers = workers_for(settings, len(jobs))
+    if n_workers == 1:
+        done = []
+        for job in ordered:
+            done.append(run_job(job, datas[job.task], settings, seed, top_k))
+            _report(progress, done[-1])
+    else:
+        from joblib import Parallel, delayed
+
+        pool = Parallel(n_jobs=n_workers, backend="loky", return_as="generator")
+        done = []
+        for result in pool(
+            delayed(run_job)(job, datas[job.task], settings, seed, top_k) for job in ordered
+        ):
+            done.append(result)
+            _report(progress, result)
+    by_job = {r.job: r for r in done}
+    results = {}
+    for task in task_names:
+        mine = [by_job[j] for j in jobs if j.task == task]
+        fitted = {r.row["model"]: r.fitted for r in mine}
+        tuned = {r.job.name: r.tuned for r in mine if r.tuned is not None}
+        rows = [r.row for r in mine]
+        data = datas[task]
+        chosen = choose(task, fitted, data)
+        final = models.calibrated(fitted[chosen], data, settings.calibration)
+        rows.append(models.score_row(final.name, final, data, top_k, settings.n_boot, seed))
+        out = pd.DataFrame(rows)
+        out.insert(1, "family", out["model"].map(family))
+        out = out.sort_values("pr_auc", ascending=False, kind="stable").reset_index(drop=True)
+        results[task] = TaskResult(task, TASKS[task], data, out, fitted, tuned, chosen, final)
+    timings = pd.DataFrame(
+        [
+            {
+                "task": r.job.task,
+                "step": (f"tuning {r.job.name}" if r.job.kind == "tune" else r.job.name),
+                "seconds": r.seconds,
+            }
+            for r in done
+        ]
+    )
+    return results, timings
+
+
+def _report(progress: Callable[[str], None] | None, result: JobResult) -> None:
+    if progress is None:
+        return
+    job = result.job
+    if job.kind == "tune" and result.tuned is not None:
+        t = result.tuned
+        progress(
+            f"{job.task}: tuned {job.name}, {len(t.history)} trials ({t.pruned} pruned), "
+            f"validation PR-AUC {t.value:.4f} in {result.seconds:.1f} s"
+        )
+    else:
+        progress(f"{job.task}: {job.name} in {result.seconds:.1f} s")
+
+
 def run_task(
     table: pd.DataFrame,
     features: list[str],
@@ -67,32 +230,9 @@ def run_task(
     top_k: float,
     progress: Callable[[str], None] | None = None,
 ) -> TaskResult:
-    """Benchmark every model on ``task``, tune the tunable ones, keep the best tree model."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; tasks: {list(TASKS)}")
-    data = models.task_data(table, features, TASKS[task])
-    only = models.with_baselines(seed, task, settings.learners)
-    bench, fitted = models.benchmark(data, seed, task, top_k, settings.n_boot, only, progress)
-    rows = bench.to_dict("records")
-    tuned: dict[str, tuning.Tuned] = {}
-    for name in settings.tuned:
-        t = tuned[name] = tuning.tune(name, data, seed, settings.n_trials, settings.timeout_seconds)
-        label = name + TUNED
-        fitted[label] = models.fit_and_score(label, t.factory, data)
-        rows.append(models.score_row(label, fitted[label], data, top_k, settings.n_boot, seed))
-        if progress:
-            progress(
-                f"{task}: tuned {name}, {len(t.history)} trials, validation PR-AUC {t.value:.4f}"
-            )
-    chosen = choose(task, fitted, data)
-    final = models.calibrated(fitted[chosen], data, settings.calibration)
-    rows.append(models.score_row(final.name, final, data, top_k, settings.n_boot, seed))
-    table_out = pd.DataFrame(rows)
-    table_out.insert(1, "family", table_out["model"].map(family))
-    table_out = table_out.sort_values("pr_auc", ascending=False, kind="stable")
-    return TaskResult(
-        task, TASKS[task], data, table_out.reset_index(drop=True), fitted, tuned, chosen, final
-    )
+    """:func:`run_tasks` for one task."""
+    results, _ = run_tasks(table, features, [task], settings, seed, top_k, progress)
+    return results[task]
 
 
 def unfit_reason(table: pd.DataFrame, min_class_count: int = 1) -> str | None:
@@ -131,6 +271,8 @@ class Benchmark:
     features: list[str]
     unobserved: list[str]
     paired: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # seconds per job (task, step): how long this machine took, not a result
+    timings: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def train_and_save(
@@ -156,9 +298,7 @@ def train_and_save(
     features, unobserved = models.observed_features(
         table, [c for c in table.columns if c not in keys]
     )
-    results = {
-        task: run_task(table, features, task, settings, seed, top_k, progress) for task in TASKS
-    }
+    results, timings = run_tasks(table, features, list(TASKS), settings, seed, top_k, progress)
     cards, paired = {}, {}
     for task, result in results.items():
         card = model_card(result, seed, settings.calibration, top_k, feature_settings)
@@ -166,7 +306,7 @@ def train_and_save(
         result.table.to_csv(models_dir / benchmark_name(task), index=False)
         paired[task] = paired_differences(result)
         paired[task].to_csv(models_dir / paired_name(task), index=False)
-    return Benchmark(results, cards, features, unobserved, paired)
+    return Benchmark(results, cards, features, unobserved, paired, timings)
 
 
 def choose(task: str, fitted: dict[str, models.Fitted], data: models.TaskData) -> str:
