@@ -88,6 +88,33 @@ def test_every_page_opens_in_chromium_without_errors(html: Path) -> None:
     assert figures["02_explore"] >= 8 and figures["13_summary"] == 0
 
 
+@pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed (make test does)")
+def test_a_screenshot_of_every_page_is_kept_for_review(html: Path) -> None:
+    """One full-page screenshot per page at desktop width, under the build folder (for a
+    person to look at), and none with a blank lower half (a capture beyond the viewport
+    once left long pages white below the first screen)."""
+    import numpy as np
+    from PIL import Image
+
+    pages = [p for p in sorted(html.rglob("*.html")) if "_static" not in p.parts]
+    pages = [p for p in pages if p.name != "index.html"]  # a redirect, not a page
+    shots = html.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    with Chromium() as browser:
+        for page in pages:
+            out = (
+                shots / f"{page.relative_to(html).with_suffix('').as_posix().replace('/', '_')}.png"
+            )
+            browser.screenshot(page, out, width=1280)
+    for out in sorted(shots.glob("*.png")):
+        grey = np.asarray(Image.open(out).convert("L"))
+        assert grey.shape[1] == 1280, out.name
+        lower = grey[grey.shape[0] // 2 :]
+        # text somewhere in the lower half: some rows hold dark pixels
+        assert (lower < 128).any(axis=1).mean() > 0.05, out.name
+    assert len(list(shots.glob("*.png"))) == len(pages)
+
+
 def test_figures_are_described_numbered_and_captioned(html: Path) -> None:
     for page in sorted((html / "notebooks").glob("*.html")):
         doc = soup(page)

@@ -177,13 +177,25 @@ class Chromium:
         if draw_all:
             self._call("Runtime.evaluate", {"expression": DRAW_ALL}, session=True)
             time.sleep(0.5)
-        size = self._call("Page.getLayoutMetrics", session=True)["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1}
-        shot = self._call(
-            "Page.captureScreenshot",
-            {"format": "png", "captureBeyondViewport": True, "clip": clip},
-            session=True,
-        )
+        # the theme lays out sticky sidebars against the viewport: a capture beyond a short
+        # viewport leaves the lower page blank, so the viewport grows to the whole page
+        height = 0
+        for _ in range(3):  # until the page stops growing (late figures, fonts)
+            now = self._call(
+                "Runtime.evaluate",
+                {"expression": "document.documentElement.scrollHeight", "returnByValue": True},
+                session=True,
+            )["result"]["value"]
+            if now == height:
+                break
+            height = now
+            self._call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+                session=True,
+            )
+            time.sleep(0.5)
+        shot = self._call("Page.captureScreenshot", {"format": "png"}, session=True)
         out.write_bytes(base64.b64decode(shot["data"]))
         return out
 
