@@ -297,3 +297,11 @@ def test_events_at_the_same_time_after_a_gap_share_one_session() -> None:
     assert len(table) == 2 * users
     assert sorted(table["n_events"].value_counts().items()) == [(1, users), (tied, users)]
     assert (table["duration_seconds"] == 0).all()
+
+
+def test_the_reach_ends_at_the_last_anchor_or_its_horizon() -> None:
+    from shoplog.dataset.table import reach_end
+
+    anchors = [dt.datetime(2020, 1, 8), dt.datetime(2020, 1, 1)]
+    assert reach_end(anchors, 14, labels=True) == dt.datetime(2020, 1, 22)
+    assert reach_end(anchors, 14, labels=False) == dt.datetime(2020, 1, 8)

@@ -187,6 +187,12 @@ def batch_table(
     )
 
 
+def reach_end(anchors: Sequence[dt.datetime], horizon_days: int, labels: bool) -> dt.datetime:
+    """The first instant no feature or label of ``anchors`` reads: features end at their
+    anchor, labels ``horizon_days`` later (anchors are midnights, horizons whole days)."""
+    return max(anchors) + dt.timedelta(days=horizon_days if labels else 0)
+
+
 def build_table(
     con: DuckDBBackend,
     events: ir.Table,
@@ -206,6 +212,10 @@ def build_table(
     sorted by anchor and user id.
     """
     batch = batch_anchors or len(anchors)
+    # events from the end of the anchors' reach on are never read: leave them unstaged
+    events = events.filter(
+        events.event_time < ibis.timestamp(reach_end(anchors, params.anchors.horizon_days, labels))
+    )
     kinds = tuple(
         k for k in F.BREADTH_KINDS if names is None or any(n.startswith(k + "_") for n in names)
     )
