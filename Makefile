@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PROFILE ?= default
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-gallery env sysdeps testdeps lint lock clean bench bench-features bench-journeys bench-models
+.PHONY: book test test-gallery env sysdeps testdeps lint lock clean bench bench-generate bench-features bench-journeys bench-models
 
 book: env sysdeps  ## build the book on the embedded default data -> _build/html/index.html
 	$(BIN)/shoplog book --profile $(PROFILE)
@@ -86,14 +86,17 @@ lock: env
 	rm -rf .venv-lock
 	$(BIN)/python -m shoplog.config.lockfiles
 
-bench: env
+bench: env  ## every speed target in one table (about 15 minutes; FRESH=1 adds a fresh clone's book)
+	$(BIN)/python bench/summary.py $(if $(FRESH),--fresh)
+
+bench-generate: env
 	$(BIN)/python bench/generate.py
 
 bench-features: env
-	$(BIN)/python bench/features.py --sizes 1 10 50 --reference-sizes 1 10
+	$(BIN)/python bench/features.py --sizes 1 10 50 --reference-sizes 1 10 --spec-sizes 10 --spec-large 50
 
 bench-journeys: env
-	$(BIN)/python bench/journeys.py --sizes 1 10 --pm4py-sizes 1
+	$(BIN)/python bench/journeys.py --sizes 1 10 --pm4py-sizes 1 10
 
 clean:
 	rm -rf _build data/processed/* data/outputs/*

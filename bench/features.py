@@ -10,11 +10,21 @@ each in a fresh process so that peak memory is its own:
 - the 18 core features through the engine, and through one hand-written DuckDB query,
   whose values are compared with the engine's.
 
-Targets (issue 3): 50M events x 12 anchors under 5 minutes and 8 GiB; at 10M at least
-3x faster than pandas; the engine within 1.5x of the hand-written query. Prints figures;
-it is not a test.
+With ``--spec-sizes`` it also times the engine against an independent yardstick, the
+tuned single DuckDB query of ``../shared/bench/peers`` (``--spec``) on its own 16-feature
+spec and seeded log: whole processes (interpreter, imports and all), the median of
+``--repeats`` paired runs, for 4 anchors two weeks apart (the spec's) and 12 weekly ones
+(``--spec-anchors``); and the values the two define alike are compared (counts, spend,
+days since the last event; days since the last purchase where the spec's 90-day look
+sees one). The ``--spec-large`` sizes run the same on the ``large`` preset (nine months),
+whose anchors then cover only its first months.
+
+Targets (issues 3 and 21): 50M events x 12 anchors under 5 minutes and 8 GiB; at 10M at
+least 3x faster than pandas; the engine within 1.5x of the tuned query in time and peak
+memory. Prints figures; it is not a test.
 
     .venv/bin/python bench/features.py --sizes 1 10 50 --reference-sizes 1 10
+    .venv/bin/python bench/features.py --sizes --spec-sizes 10 --spec-large 50
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,7 +52,7 @@ CORE = [
 ]
 
 
-def _params(threads: int, memory: str, temp: Path):
+def _params(threads: int, memory: str, temp: Path, *extra: str):
     from shoplog.config.params import load_params
 
     return load_params(
@@ -49,6 +61,7 @@ def _params(threads: int, memory: str, temp: Path):
             "engine.threads=" + str(threads),
             "engine.memory_limit=" + memory,
             "engine.temp_directory=" + str(temp),
+            *extra,
         ],
     )
 
@@ -96,6 +109,8 @@ def prepare(size: float, work: Path) -> Path:
 
 def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -> dict:
     """One measurement (runs in a child process); returns seconds, rows and peak MiB."""
+    if kind.startswith("spec_"):  # before any import: the query's process loads DuckDB only
+        return measure_spec(kind, events_path, out, args)
     from shoplog.dataset import table as dataset
     from shoplog.events import engine, sessions
 
@@ -218,6 +233,203 @@ def compare(engine_out: Path, sql_out: Path) -> tuple[bool, float]:
     return same, float(row[2] if row[2] is not None else "nan")
 
 
+# ---------------------------------------------------------------------------------------
+# the shared yardstick: ../shared/bench/peers (spec.py, gen_events.py, feat_duckdb.py)
+
+# the spec's columns and the engine's features of the same definition
+SPEC_TYPES = {
+    "view": "views",
+    "cart": "carts",
+    "remove_from_cart": "removes",
+    "purchase": "purchases",
+}
+SPEC_SAME = {
+    **{f"{t}_{w}d": f"{short}_{w}d" for w in (7, 30, 90) for t, short in SPEC_TYPES.items()},
+    "spend_30d": "spend_30d",
+    "spend_90d": "spend_90d",
+    "days_since_last_event": "days_since_last_event",
+}
+# defined differently: sessions from the log's ids (the engine's come from the gap), distinct
+# categories of views only (the engine's: of any event); computed, timed, not compared
+SPEC_ENGINE_NAMES = [
+    *SPEC_SAME.values(),
+    "sessions_30d",
+    "categories_30d",
+    "days_since_last_purchase",
+]
+
+
+def spec_anchors(peers: Path, n: int) -> list[dt.datetime]:
+    """The spec's anchors (4, two weeks apart) or ``n`` weekly ones ending at its last."""
+    sys.path.insert(0, str(peers))
+    import spec
+
+    if n == len(spec.ANCHORS):
+        return list(spec.ANCHORS)
+    last = spec.ANCHORS[-1] + dt.timedelta(days=7)  # day 139 of the spec's 150
+    return [last - dt.timedelta(days=7 * k) for k in range(n - 1, -1, -1)]
+
+
+def measure_spec(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -> dict:
+    """The yardstick's query or the engine on the spec's features, in this (fresh) process."""
+    anchors = spec_anchors(args.spec, args.anchors)
+    start = time.perf_counter()
+    if kind == "spec_query":
+        import duckdb
+        import feat_duckdb  # the peers' module (its folder is on the path)
+
+        feat_duckdb.ANCHORS = anchors
+        con = duckdb.connect(config={"threads": args.threads, "memory_limit": args.memory_limit})
+        con.execute(feat_duckdb.build_sql(str(events_path), str(out)))
+    else:
+        from shoplog.dataset import table as dataset
+        from shoplog.events import engine
+
+        # the spec scores users with an event in the 90 days before the anchor
+        params = _params(
+            args.threads, args.memory_limit, args.work / "spill", "anchors.lookback_days=90"
+        )
+        con = engine.connect(params.engine)
+        dataset.build_table(
+            con,
+            engine.read_events(con, events_path),
+            anchors,
+            ["bench"] * len(anchors),
+            params,
+            anchors[-1],
+            out_path=out,
+            names=SPEC_ENGINE_NAMES,
+            labels=False,
+        )
+    seconds = time.perf_counter() - start
+    import duckdb  # counting rows loads nothing the query's process would not
+
+    rows = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchall()[0][0]
+    return {"seconds": seconds, "rows": rows, "peak_mib": peak_mib()}
+
+
+def compare_spec(engine_out: Path, query_out: Path) -> tuple[bool, float, int]:
+    """Same (user, anchor) rows and the same values where the definitions agree.
+
+    Returns whether they agree, the largest absolute difference and the number of rows
+    where the engine (whole history) finds a purchase the spec's 90-day look does not;
+    those must be at least 90 days back.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    diffs = [
+        f"max(abs(coalesce(CAST(e.{ours} AS DOUBLE), -1) "
+        f"- coalesce(CAST(q.{theirs} AS DOUBLE), -1)))"
+        for theirs, ours in SPEC_SAME.items()
+    ]
+    diffs.append(
+        "max(abs(e.days_since_last_purchase - q.days_since_last_purchase)) "
+        "FILTER (WHERE q.days_since_last_purchase IS NOT NULL)"
+    )
+    row = con.execute(
+        f"SELECT count(*), count(e.user_id), count(q.user_id), greatest({', '.join(diffs)}), "
+        "count(*) FILTER (WHERE q.days_since_last_purchase IS NULL "
+        "AND e.days_since_last_purchase IS NOT NULL), "
+        "count(*) FILTER (WHERE q.days_since_last_purchase IS NULL "
+        "AND e.days_since_last_purchase < 90) "
+        f"FROM read_parquet('{engine_out}') e FULL JOIN read_parquet('{query_out}') q "
+        "ON CAST(e.user_id AS VARCHAR) = CAST(q.user_id AS VARCHAR) AND e.anchor = q.anchor"
+    ).fetchall()[0]
+    total, ours, theirs, diff, older, wrong = row
+    same = total == ours == theirs and diff is not None and diff < 1e-6 and wrong == 0
+    return same, float("nan" if diff is None else diff), int(older)
+
+
+def timed_child(kind: str, events: Path, out: Path, args: argparse.Namespace) -> dict | None:
+    """One child run with its whole-process wall time (start-up and imports included)."""
+    start = time.perf_counter()
+    res = _child(kind, events, out, args)
+    if res and "seconds" in res:
+        res["process_seconds"] = time.perf_counter() - start
+    return res
+
+
+def spec_log(size: float, args: argparse.Namespace, large: bool) -> Path:
+    """The yardstick's seeded log of ``size`` million events (canonical ids), made once;
+    with ``large``, the ``large`` preset's nine months instead."""
+    if large:
+        return prepare(size, args.work)
+    folder = args.work / "spec" / f"{size:g}M"
+    canonical = folder / "events.parquet"
+    if not canonical.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        raw = folder / "raw.parquet"
+        n = str(round(size * 1e6))
+        peers = args.spec
+        subprocess.run([sys.executable, peers / "gen_events.py", n, raw], check=True, cwd=peers)
+        subprocess.run([sys.executable, peers / "to_canonical.py", raw, canonical], check=True)
+        raw.unlink()
+    return canonical
+
+
+def spec_comparison(args: argparse.Namespace) -> list[dict]:
+    """Engine against the tuned query for each size and anchor count; prints and returns rows."""
+    import pyarrow.parquet as pq
+
+    print(
+        f"\nthe tuned query of {args.spec} against the engine: whole processes, median of "
+        f"{args.repeats} paired runs (ratios are medians of the pairs)"
+    )
+    print(
+        f"{'log':<16} {'anchors':>7} {'query s':>8} {'engine s':>9} {'ratio':>6} "
+        f"{'query MiB':>10} {'engine MiB':>11} {'ratio':>6} {'rows':>9}  same values"
+    )
+    rows = []
+    cases = [(s, False, a) for s in args.spec_sizes for a in args.spec_anchors]
+    cases += [(s, True, 12) for s in args.spec_large]
+    for size, large, n_anchors in cases:
+        events = spec_log(size, args, large)
+        n = pq.read_metadata(events).num_rows
+        sub = argparse.Namespace(**{**vars(args), "anchors": n_anchors})
+        folder = events.parent
+        pairs = []
+        for _ in range(1 if large else args.repeats):
+            q = timed_child("spec_query", events, folder / "query.parquet", sub)
+            e = timed_child("spec_engine", events, folder / "engine.parquet", sub)
+            if not (q and e and "seconds" in q and "seconds" in e):
+                print(f"{size:g}M: a run failed or timed out ({q}, {e})")
+                break
+            pairs.append((q, e))
+        if not pairs:
+            continue
+        same, diff, older = compare_spec(folder / "engine.parquet", folder / "query.parquet")
+
+        def med(side: int, key: str, pairs: list = pairs) -> float:
+            return statistics.median(p[side][key] for p in pairs)
+
+        row = {
+            "log": f"{n / 1e6:.0f}M {'large' if large else 'spec'}",
+            "anchors": n_anchors,
+            "query_s": med(0, "process_seconds"),
+            "engine_s": med(1, "process_seconds"),
+            "ratio": statistics.median(
+                e["process_seconds"] / q["process_seconds"] for q, e in pairs
+            ),
+            "query_mib": med(0, "peak_mib"),
+            "engine_mib": med(1, "peak_mib"),
+            "rows": pairs[0][1]["rows"],
+            "same": same,
+        }
+        row["mem_ratio"] = row["engine_mib"] / row["query_mib"]
+        rows.append(row)
+        print(
+            f"{row['log']:<16} {n_anchors:>7} {row['query_s']:>8.1f} {row['engine_s']:>9.1f} "
+            f"{row['ratio']:>6.2f} {row['query_mib']:>10,.0f} {row['engine_mib']:>11,.0f} "
+            f"{row['mem_ratio']:>6.2f} {row['rows']:>9,}  "
+            f"{'yes' if same else 'NO'} (largest difference {diff:.1e}; {older:,} last "
+            "purchases older than the spec's 90 days)"
+        )
+        for name in ("query", "engine"):
+            (folder / f"{name}.parquet").unlink(missing_ok=True)
+    return rows
+
+
 def _child(kind: str, events: Path, out: Path, args: argparse.Namespace) -> dict | None:
     cmd = [
         sys.executable,
@@ -234,6 +446,8 @@ def _child(kind: str, events: Path, out: Path, args: argparse.Namespace) -> dict
         str(args.anchors),
         "--work",
         str(args.work),
+        "--spec",
+        str(args.spec),
     ]
     if args.batch:
         cmd += ["--batch", str(args.batch)]
@@ -245,9 +459,9 @@ def main() -> int:
     parser.add_argument(
         "--sizes",
         type=float,
-        nargs="+",
+        nargs="*",
         default=[1, 10, 50],
-        help="log sizes in millions of events",
+        help="log sizes in millions of events (none: only the yardstick)",
     )
     parser.add_argument("--reference-sizes", type=float, nargs="*", default=[1])
     parser.add_argument("--anchors", type=int, default=12)
@@ -256,21 +470,37 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=None, help="anchors per engine batch")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per measurement")
     parser.add_argument("--work", type=Path, default=Path("data/processed/bench"))
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "bench" / "peers",
+        help="the shared yardstick's folder",
+    )
+    parser.add_argument("--spec-sizes", type=float, nargs="*", default=[])
+    parser.add_argument("--spec-anchors", type=int, nargs="+", default=[4, 12])
+    parser.add_argument("--spec-large", type=float, nargs="*", default=[])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work = args.work.resolve()
+    args.spec = args.spec.resolve()
     if args.child:
         kind, events, out = args.child
+        if kind.startswith("spec_"):
+            sys.path.insert(0, str(args.spec))
         print(json.dumps(measure(kind, Path(events), Path(out), args)))
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"{args.anchors} weekly anchors, engine: {args.threads} threads, {args.memory_limit}")
-    print(
-        f"{'measurement':<26} {'log':>5} {'seconds':>9} {'events/s':>12} {'peak MiB':>9} "
-        f"{'rows':>11}"
-    )
+    if args.sizes:
+        print(
+            f"{'measurement':<26} {'log':>5} {'seconds':>9} {'events/s':>12} {'peak MiB':>9} "
+            f"{'rows':>11}"
+        )
     import pyarrow.parquet as pq
 
+    figures: dict[str, list] = {"engine": [], "spec": []}
     for size in args.sizes:
         events = prepare(size, args.work)
         n = pq.read_metadata(events).num_rows
@@ -300,6 +530,18 @@ def main() -> int:
             )
         for kind in res:
             (out / f"{kind}.parquet").unlink(missing_ok=True)
+        figures["engine"] += [
+            {"size": size, "events": n, "kind": k, "anchors": args.anchors, **v}
+            for k, v in res.items()
+            if v
+        ]
+    if args.spec_sizes or args.spec_large:
+        if not (args.spec / "feat_duckdb.py").exists():
+            print(f"no yardstick at {args.spec}: the comparison with the tuned query is skipped")
+        else:
+            figures["spec"] = spec_comparison(args)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
     return 0
 
 

@@ -88,6 +88,7 @@ def main() -> int:
     parser.add_argument("--memory-limit", default="6GB", help="engine memory limit")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per measurement")
     parser.add_argument("--work", type=Path, default=Path("data/processed/bench"))
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work = args.work.resolve()
@@ -106,6 +107,7 @@ def main() -> int:
         f"{'measurement':<33} {'log':>5} {'seconds':>9} {'events/s':>12} {'peak MiB':>9} "
         f"{'rows':>7}"
     )
+    figures = []
     for size in args.sizes:
         events = prepare(size, args.work)
         n = pq.read_metadata(events).num_rows
@@ -131,6 +133,9 @@ def main() -> int:
                     print(f"{'':<40}pm4py / engine {what} = {ratio:.2f}")
             same = all(done[k]["same"] for k in ("pm4py", "cases") if k in done)
             print(f"{'':<40}same graph as the engine's: {'yes' if same else 'NO'}")
+        figures.append({"size": size, "events": n, **res})
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
     return 0
 
 

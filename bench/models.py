@@ -76,6 +76,7 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--before", type=Path, help="models folder of an earlier run")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -100,6 +101,8 @@ def main() -> int:
 
     import pandas as pd
 
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
     print(
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {res['workers']} workers, "
         f"{res['features']} features"

@@ -10,6 +10,7 @@ import pytest
 from featurelogs import (
     ANCHORS,
     END,
+    T0,
     canonical,
     close_connection,
     engine_table,
@@ -305,3 +306,89 @@ def test_the_reach_ends_at_the_last_anchor_or_its_horizon() -> None:
     anchors = [dt.datetime(2020, 1, 8), dt.datetime(2020, 1, 1)]
     assert reach_end(anchors, 14, labels=True) == dt.datetime(2020, 1, 22)
     assert reach_end(anchors, 14, labels=False) == dt.datetime(2020, 1, 8)
+
+
+@pytest.mark.parametrize("gap_minutes", [0.001, 0.5, 7, 30, 45, 90, 200])
+def test_sessions_of_folded_stretches_are_the_sessions_of_events(gap_minutes: float) -> None:
+    """Folding events into stretches before numbering sessions changes no session: the same
+    sessions (first and last time, events, purchases) as event by event, one order each
+    session that buys, and its start; for gaps under a second, under and over an hour."""
+    from shoplog.dataset import features as F
+    from shoplog.events import engine
+    from shoplog.events.sessions import session_numbers
+
+    rng = np.random.default_rng(7)
+    n = 6000
+    start = np.datetime64("2020-01-01T00:00:00", "us")
+    # clustered times with ties and sub-second parts, over a few days
+    offsets = np.sort(rng.integers(0, 4 * 86400, n // 40)).repeat(40)
+    offsets = offsets * 1_000_000 + rng.integers(0, 3 * 3600 * 1_000_000, n) // rng.choice(
+        [1, 10, 1000], n
+    )
+    offsets[rng.random(n) < 0.1] //= 1_000_000 * 60  # some ties at whole minutes
+    events = pd.DataFrame(
+        {
+            "user_id": rng.choice([f"u{u}" for u in range(30)], n),
+            "event_time": start + offsets.astype("timedelta64[us]"),
+            "event_type": rng.choice(["view", "cart", "purchase"], n, p=[0.8, 0.1, 0.1]),
+            "price": rng.choice([1.5, np.nan], n),
+        }
+    )
+    con = engine.connect()
+    ev = con.create_table("ev", events)
+    per_event = session_numbers(ev, gap_minutes)
+    ours = per_event.group_by(["user_id", "session"]).aggregate(
+        first=per_event.event_time.min(),
+        last=per_event.event_time.max(),
+        n=per_event.count(),
+        buys=(per_event.event_type == "purchase").sum().cast("int64"),
+    )
+    st_ = F.sessioned_stretches(F.fold_stretches(ev, gap_minutes), gap_minutes)
+    folded = st_.group_by(["user_id", "session"]).aggregate(
+        first=st_.t_first.min(),
+        last=st_.t_last.max(),
+        n=st_.n_events.sum(),
+        buys=st_.n_purchases.sum(),
+        orders=st_.is_order.sum(),
+        opens=st_.is_sess_first.sum(),
+        start=st_.sess_start.min(),
+        start_max=st_.sess_start.max(),
+    )
+    a = con.execute(ours.order_by(["user_id", "session"]))
+    b = con.execute(folded.order_by(["user_id", "session"]))
+    con.disconnect()
+    assert len(a) > 30  # sessions do break
+    cols = ["user_id", "session", "first", "last", "n", "buys"]
+    pd.testing.assert_frame_equal(a[cols], b[cols], check_dtype=False)
+    assert (b["opens"] == 1).all()
+    assert (b["orders"] == (b["buys"] > 0)).all()
+    assert (b["start"] == b["first"]).all() and (b["start_max"] == b["first"]).all()
+
+
+def test_distinct_items_per_period_equal_distinct_items_per_day(monkeypatch) -> None:
+    """Items are kept once per period between window edges, not per day: the distinct
+    counts are those of the per-day rows (many anchors fall back to days)."""
+    from shoplog.dataset import features as F
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    events = pd.DataFrame(
+        {
+            "event_time": pd.Timestamp(T0)
+            + pd.to_timedelta(rng.integers(0, 13 * 86400, n), unit="s"),
+            "user_id": rng.choice([f"u{u}" for u in range(25)], n),
+            "event_type": rng.choice(["view", "cart", "purchase"], n, p=[0.8, 0.15, 0.05]),
+            "price": 1.0,
+            "product_id": rng.choice([f"p{i}" for i in range(40)], n),
+            "category_id": rng.choice([f"c{i}" for i in range(8)] + [""], n),
+            "brand": rng.choice([f"b{i}" for i in range(5)] + [None], n),
+        }
+    )
+    anchors = [dt.datetime(2020, 1, d) for d in (4, 5, 7, 8, 9, 12)]
+    names = ["products_2d", "categories_2d", "brands_2d"]
+    periods = engine_table(events, PARAMS, anchors=anchors, names=names, labels=False)
+    monkeypatch.setattr(F, "MAX_ITEM_EDGES", 0)
+    per_day = engine_table(events, PARAMS, anchors=anchors, names=names, labels=False)
+    assert periods[names].to_numpy().sum() > 0
+    assert_same_table(periods, per_day, names)
+    assert_same_table(periods, reference_table(events, anchors), names)

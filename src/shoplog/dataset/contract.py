@@ -347,6 +347,15 @@ def needed_aggregates(settings: FeatureParams, names: list[str] | None = None) -
     return needed
 
 
+def needs_session_pieces(settings: FeatureParams, names: list[str] | None = None) -> bool:
+    """Whether the features ``names`` (all when None) include session statistics, the only
+    features read from sessions cut at the anchor (the engine's pieces)."""
+    p = settings.profile_window_days
+    return bool(
+        needed_aggregates(settings, names) & {*session_names(p), "_cart_sessions", "_abandoned"}
+    )
+
+
 def needed_sums(
     settings: FeatureParams, lookback_days: int, names: list[str] | None = None
 ) -> dict[str, tuple[str, int, int]]:

@@ -4,22 +4,23 @@ What each feature means, its window, dtype, missing rule and ratio recipe are
 declared once in :mod:`shoplog.dataset.contract`; this module computes them.
 
 **Engine.** Everything runs as Ibis expressions (DuckDB by default). Events are
-folded into *pieces*: one row per user, session and clock hour. Anchors are
-midnights, so "piece hour < anchor" is exactly "event time < anchor", and a
-session is cut at an anchor by taking its pieces before it. No join fans rows out
-over anchors and throws most of them away:
+first folded into *stretches*: one row per user and stretch of clock time no longer
+than the session gap (a hash aggregate). No session can break inside a stretch, so
+sessions are numbered on stretches, a fraction of the rows, exactly as per event.
+Anchors are midnights, so "stretch hour < anchor" is exactly "event time < anchor".
+No join fans rows out over anchors and throws most of them away:
 
 - windowed sums come from per user-day running totals: a sum over ``[a - w, a)``
   is the total at the user's last active day before ``a`` minus that before
   ``a - w``, and each day row joins exactly the anchors up to the user's next
   active day (an interval join);
-- session statistics join each anchor to the one piece where each session stood
-  at it;
+- session statistics join each anchor to the one *piece* (user, session, hour)
+  where each session stood at it; pieces are made only when those are wanted;
 - whole-history features come from running totals per user-hour, as-of joined to
-  the anchor;
-- distinct items come from one row per (user, item, day) that knows the next day
-  the same item came back, so each item counts once per anchor without
-  ``COUNT DISTINCT``.
+  the anchor, only the totals the wanted features read;
+- distinct items come from one row per (user, item, period between window edges)
+  that knows the next period the same item came back, so each item counts once per
+  anchor without ``COUNT DISTINCT``.
 
 Only the per user x anchor table leaves the engine.
 
@@ -30,6 +31,7 @@ right together with the others' layout, so they stay in one module.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -45,10 +47,10 @@ from shoplog.dataset.contract import (
     is_zero_filled,
     needed_aggregates,
     needed_sums,
+    needs_session_pieces,
     session_names,
 )
 from shoplog.events.engine import micros_between, money_units, money_value, seconds_between
-from shoplog.events.sessions import session_numbers
 from shoplog.schema import EVENT_SHORT
 
 # running totals that add up prices (int64 millionths, see engine.money_units); the
@@ -60,38 +62,124 @@ MONEY_TOTALS = frozenset({"spend", "view_price_sum", "purchase_price_sum"})
 # engine computation
 
 
-def sessionised(events: ir.Table, gap_minutes: float) -> ir.Table:
-    """The columns features need, with sessions re-derived from the inactivity gap."""
-    slim = events.select(
-        "user_id", "event_time", "event_type", "price", "product_id", "category_id", "brand"
+def bucket_seconds(gap_minutes: float) -> int:
+    """The width of the stretches events are first folded into: the widest that divides an
+    hour and is not longer than the session gap (0 when the gap is under a second).
+
+    No two events inside one stretch can be more than a gap apart, so no session breaks
+    inside one, and none straddles a clock hour.
+    """
+    gap = round(gap_minutes * 60)
+    return max((d for d in range(1, 3601) if 3600 % d == 0 and d <= gap), default=0)
+
+
+def _stretch_totals(e: ir.Table) -> dict[str, ir.Value]:
+    """The sums, counts and times a piece holds, as aggregates of events."""
+    is_ = {t: e.event_type == t for t in EVENT_SHORT}
+    priced = e.price.notnull()
+    units = money_units(e.price)
+    return {
+        "t_first": e.event_time.min(),
+        "t_last": e.event_time.max(),
+        "n_events": e.count(),
+        **{f"n_{short}": is_[t].sum().cast("int64") for t, short in EVENT_SHORT.items()},
+        "spend": units.sum(where=is_["purchase"]).fill_null(0),
+        "view_price_sum": units.sum(where=is_["view"] & priced).fill_null(0),
+        "view_price_n": (is_["view"] & priced).sum().cast("int64"),
+        "purchase_price_sum": units.sum(where=is_["purchase"] & priced).fill_null(0),
+        "purchase_price_n": (is_["purchase"] & priced).sum().cast("int64"),
+        "t_first_purchase": e.event_time.min(where=is_["purchase"]),
+        "t_last_purchase": e.event_time.max(where=is_["purchase"]),
+        "t_last_cart": e.event_time.max(where=is_["cart"]),
+    }
+
+
+def _merged_totals(b: ir.Table) -> dict[str, ir.Value]:
+    """The same totals over several stretches: sums add, first times take the least."""
+    out: dict[str, ir.Value] = {}
+    for name in _STRETCH_COLUMNS:
+        col = b[name]
+        if name.startswith("t_first"):
+            out[name] = col.min()
+        elif name.startswith("t_"):
+            out[name] = col.max()
+        else:
+            out[name] = col.sum().cast("int64")
+    return out
+
+
+_STRETCH_COLUMNS = (
+    "t_first",
+    "t_last",
+    "n_events",
+    *[f"n_{short}" for short in EVENT_SHORT.values()],
+    "spend",
+    "view_price_sum",
+    "view_price_n",
+    "purchase_price_sum",
+    "purchase_price_n",
+    "t_first_purchase",
+    "t_last_purchase",
+    "t_last_cart",
+)
+
+
+def fold_stretches(events: ir.Table, gap_minutes: float) -> ir.Table:
+    """The log folded into one row per user, clock hour and stretch of
+    :func:`bucket_seconds`: a hash aggregate, no sort, a fraction of the rows."""
+    e = events.select("user_id", "event_time", "event_type", "price")
+    hour = e.event_time.truncate("h")
+    width = bucket_seconds(gap_minutes)
+    # a gap under a second: only events at the same instant share a stretch
+    seconds = e.event_time.minute() * 60 + e.event_time.second()
+    part = seconds // width if width else e.event_time
+    return e.group_by(["user_id", hour.name("hour"), part.name("_part")]).aggregate(
+        **_stretch_totals(e)
     )
-    return session_numbers(slim, gap_minutes, column="session")
 
 
-def make_pieces(sessions: ir.Table) -> ir.Table:
-    """One row per user, session and clock hour, with the counts and times features need.
+def sessioned_stretches(folded: ir.Table, gap_minutes: float) -> ir.Table:
+    """The stretches of :func:`fold_stretches`, each with its session number (1, 2, ...)
+    and day.
+
+    Sessions follow the inactivity gap exactly as per event (:mod:`shoplog.events.sessions`):
+    a stretch opens a session (``is_sess_first``) when its first event comes more than the
+    gap after the previous stretch's last. ``sess_start`` is its session's first event and
+    ``is_order`` marks the stretch holding the session's first purchase (an order).
+    Daily totals, whole-history totals and labels are all sums of stretches.
+    """
+    b = folded
+    # stretches of a user never share a first time: running sums over rows are exact
+    by_user = ibis.window(group_by="user_id", order_by="t_first")
+    running = ibis.window(group_by="user_id", order_by="t_first", preceding=None, following=0)
+    previous = b.t_last.lag().over(by_user)
+    gap = ibis.interval(seconds=round(gap_minutes * 60))
+    b = b.mutate(
+        is_sess_first=(previous.isnull() | (b.t_first - previous > gap)).cast("int64"),
+        _bought_before=b.n_purchases.sum().over(running) - b.n_purchases,
+    )
+    opening = b.is_sess_first == 1
+    b = b.mutate(
+        session=b.is_sess_first.sum().over(running),
+        sess_start=ibis.ifelse(opening, b.t_first, ibis.null()).max().over(running),
+        # the user's purchases before the session opened
+        _bought_at_open=ibis.ifelse(opening, b._bought_before, ibis.null()).max().over(running),
+    )
+    return b.mutate(
+        is_order=((b.n_purchases > 0) & (b._bought_before == b._bought_at_open)).cast("int64"),
+        day=b.hour.truncate("D"),
+    ).drop("_part", "_bought_before", "_bought_at_open")
+
+
+def make_pieces(stretches: ir.Table) -> ir.Table:
+    """One row per user, session and clock hour (from :func:`sessioned_stretches`).
 
     Window columns added on top: the session's start, the running session totals up to
     and including the piece (to cut a session at an anchor), the hour of the session's
     next piece, whether the piece opens the session, the user's day, and an order.
     """
-    e = sessions
-    is_ = {t: e.event_type == t for t in EVENT_SHORT}
-    priced = e.price.notnull()
-    pieces = e.group_by(["user_id", "session", e.event_time.truncate("h").name("hour")]).aggregate(
-        t_first=e.event_time.min(),
-        t_last=e.event_time.max(),
-        n_events=e.count(),
-        **{f"n_{short}": is_[t].sum().cast("int64") for t, short in EVENT_SHORT.items()},
-        spend=money_units(e.price).sum(where=is_["purchase"]).fill_null(0),
-        view_price_sum=money_units(e.price).sum(where=is_["view"] & priced).fill_null(0),
-        view_price_n=(is_["view"] & priced).sum().cast("int64"),
-        purchase_price_sum=money_units(e.price).sum(where=is_["purchase"] & priced).fill_null(0),
-        purchase_price_n=(is_["purchase"] & priced).sum().cast("int64"),
-        t_first_purchase=e.event_time.min(where=is_["purchase"]),
-        t_last_purchase=e.event_time.max(where=is_["purchase"]),
-        t_last_cart=e.event_time.max(where=is_["cart"]),
-    )
+    b = stretches
+    pieces = b.group_by(["user_id", "session", "hour"]).aggregate(**_merged_totals(b))
     by_session = ibis.window(group_by=["user_id", "session"], order_by="hour")
     running = ibis.window(
         group_by=["user_id", "session"], order_by="hour", preceding=None, following=0
@@ -139,7 +227,7 @@ def anchors_between(
 
 
 def day_totals(
-    pieces: ir.Table, since: dt.datetime, until: dt.datetime, totals: set[str]
+    stretches: ir.Table, since: dt.datetime, until: dt.datetime, totals: set[str]
 ) -> ir.Table:
     """Per user and active day in ``[since, until)``: running totals up to that day.
 
@@ -150,7 +238,9 @@ def day_totals(
     join fans rows out over anchors. Counting from ``since`` rather than the first
     event is exact for every window that starts at or after ``since``.
     """
-    pc = pieces.filter((pieces.day >= ibis.timestamp(since)) & (pieces.day < ibis.timestamp(until)))
+    pc = stretches.filter(
+        (stretches.day >= ibis.timestamp(since)) & (stretches.day < ibis.timestamp(until))
+    )
     hour = pc.hour.hour()
     weekday = pc.day.day_of_week.index()
     daily = {
@@ -182,7 +272,7 @@ def day_totals(
 
 def windowed_features(
     days: ir.Table,
-    pieces: ir.Table,
+    pieces: ir.Table | None,
     anchors: ir.Table,
     settings: FeatureParams,
     lookback_days: int,
@@ -229,9 +319,10 @@ def windowed_features(
         if top in needed:
             cols[top] = ibis.greatest(*[cols.pop(part) for part in parts])
     out = t.select("user_id", "anchor", **{k: v for k, v in cols.items() if k != "_scored"})
-    p = settings.profile_window_days
-    if needed & {*session_names(p), "_cart_sessions", "_abandoned"}:
-        stats = session_stats(pieces, anchors, p)
+    if needs_session_pieces(settings, names):
+        if pieces is None:
+            raise ValueError("session statistics need the pieces of sessions; none were staged")
+        stats = session_stats(pieces, anchors, settings.profile_window_days)
         out = out.join(stats, ["user_id", "anchor"], how="left").drop(
             "user_id_right", "anchor_right"
         )
@@ -277,34 +368,59 @@ def _ratio(spec: FeatureSpec, t: ir.Table) -> ir.FloatingValue:
     return ibis.ifelse(den.fill_null(0) > 0, num.fill_null(0).cast("float64") / den, ibis.null())
 
 
-def history_features(user_hours: ir.Table, scored: ir.Table) -> ir.Table:
-    """Whole-history features: the user's running totals at the last hour before the anchor."""
+# the running totals of :func:`user_hours` each whole-history feature reads
+HISTORY_INPUTS: dict[str, frozenset[str]] = {
+    "days_since_last_event": frozenset({"last_event"}),
+    "days_since_last_purchase": frozenset({"last_purchase"}),
+    "days_since_last_cart": frozenset({"last_cart"}),
+    "tenure_days": frozenset({"first_time"}),
+    "sessions_total": frozenset({"cum_sessions"}),
+    "orders_total": frozenset({"cum_orders"}),
+    "spend_total": frozenset({"cum_spend"}),
+    "mean_visit_gap_days": frozenset({"cum_sessions", "last_session_start", "first_time"}),
+    "gap_ratio": frozenset({"cum_sessions", "last_session_start", "first_time"}),
+}
+
+
+def history_features(
+    user_hours: ir.Table, scored: ir.Table, names: list[str] | None = None
+) -> ir.Table:
+    """Whole-history features (all, or those in ``names``): the user's running totals at
+    the last hour before the anchor."""
     uh = user_hours
     keys = scored.select("user_id", "anchor")
     j = keys.asof_join(uh, on=keys.anchor > uh.hour, predicates=[keys.user_id == uh.user_id])
     a = j.anchor
-    since_last = seconds_between(a, j.last_event) / 86400.0
-    since_start = seconds_between(a, j.last_session_start) / 86400.0
-    gap = ibis.ifelse(
-        j.cum_sessions >= 2,
-        seconds_between(j.last_session_start, j.first_time)
-        / 86400.0
-        / (j.cum_sessions - 1).cast("float64"),
-        ibis.null(),
-    )
-    return j.select(
-        "user_id",
-        "anchor",
-        days_since_last_event=since_last,
-        days_since_last_purchase=seconds_between(a, j.last_purchase) / 86400.0,
-        days_since_last_cart=seconds_between(a, j.last_cart) / 86400.0,
-        tenure_days=seconds_between(a, j.first_time) / 86400.0,
-        sessions_total=j.cum_sessions,
-        orders_total=j.cum_orders,
-        spend_total=money_value(j.cum_spend),
-        mean_visit_gap_days=gap,
-        gap_ratio=ibis.ifelse(gap > 0, since_start / gap, ibis.null()),
-    )
+
+    def days_since(column: str) -> ir.FloatingValue:
+        return seconds_between(a, j[column]) / 86400.0
+
+    def mean_gap() -> ir.FloatingValue:
+        return ibis.ifelse(
+            j.cum_sessions >= 2,
+            seconds_between(j.last_session_start, j.first_time)
+            / 86400.0
+            / (j.cum_sessions - 1).cast("float64"),
+            ibis.null(),
+        )
+
+    def gap_ratio() -> ir.FloatingValue:
+        gap = mean_gap()
+        return ibis.ifelse(gap > 0, days_since("last_session_start") / gap, ibis.null())
+
+    recipes = {
+        "days_since_last_event": lambda: days_since("last_event"),
+        "days_since_last_purchase": lambda: days_since("last_purchase"),
+        "days_since_last_cart": lambda: days_since("last_cart"),
+        "tenure_days": lambda: days_since("first_time"),
+        "sessions_total": lambda: j.cum_sessions,
+        "orders_total": lambda: j.cum_orders,
+        "spend_total": lambda: money_value(j.cum_spend),
+        "mean_visit_gap_days": mean_gap,
+        "gap_ratio": gap_ratio,
+    }
+    wanted = [n for n in recipes if names is None or n in names]
+    return j.select("user_id", "anchor", **{n: recipes[n]() for n in wanted})
 
 
 BREADTH_KINDS = {"products": "product_id", "categories": "category_id", "brands": "brand"}
@@ -315,8 +431,8 @@ def breadth_features(
 ) -> ir.Table:
     """Distinct items of each of ``kinds`` touched in ``[anchor - days, anchor)``.
 
-    An item row counts at an anchor when its day is inside the window and it is the
-    item's last day before the anchor, so each item counts once; the join pairs each
+    An item row counts at an anchor when its period is inside the window and it is the
+    item's last period before the anchor, so each item counts once; the join pairs each
     row with exactly those anchors.
     """
     j = anchors_between(
@@ -362,68 +478,94 @@ def finish_features(
     return t.select("user_id", "anchor", **cols)
 
 
-def user_hours(pieces: ir.Table) -> ir.Table:
-    """Running whole-history totals per user and clock hour (the as-of side of ``history``)."""
-    uh = pieces.group_by(["user_id", "hour"]).aggregate(
-        sessions=pieces.is_sess_first.sum(),
-        orders=pieces.is_order.sum(),
-        spend=pieces.spend.sum(),
-        t_last=pieces.t_last.max(),
-        t_first=pieces.t_first.min(),
-        t_last_purchase=pieces.t_last_purchase.max(),
-        t_last_cart=pieces.t_last_cart.max(),
-        last_sess_start=pieces.sess_start.max(where=pieces.is_sess_first == 1),
-    )
+def user_hours(rows: ir.Table, columns: set[str] | frozenset[str] | None = None) -> ir.Table:
+    """Running whole-history totals per user and clock hour (the as-of side of ``history``):
+    all of them, or only ``columns``. ``rows`` are stretches or pieces (both carry the
+    session openings, orders and starts)."""
+    hourly = {
+        "cum_sessions": ("sessions", rows.is_sess_first.sum(), "sum"),
+        "cum_orders": ("orders", rows.is_order.sum(), "sum"),
+        "cum_spend": ("spend", rows.spend.sum(), "sum"),
+        "last_event": ("t_last", rows.t_last.max(), "max"),
+        "last_purchase": ("t_last_purchase", rows.t_last_purchase.max(), "max"),
+        "last_cart": ("t_last_cart", rows.t_last_cart.max(), "max"),
+        "last_session_start": (
+            "last_sess_start",
+            rows.sess_start.max(where=rows.is_sess_first == 1),
+            "max",
+        ),
+        "first_time": ("t_first", rows.t_first.min(), "min"),
+    }
+    chosen = {k: v for k, v in hourly.items() if columns is None or k in columns}
+    uh = rows.group_by(["user_id", "hour"]).aggregate(**{h: agg for h, agg, _ in chosen.values()})
     run = ibis.window(group_by="user_id", order_by="hour", preceding=None, following=0)
-    return uh.mutate(
-        cum_sessions=uh.sessions.sum().over(run),
-        cum_orders=uh.orders.sum().over(run),
-        cum_spend=uh.spend.sum().over(run),
-        last_event=uh.t_last.max().over(run),
-        last_purchase=uh.t_last_purchase.max().over(run),
-        last_cart=uh.t_last_cart.max().over(run),
-        last_session_start=uh.last_sess_start.max().over(run),
-        first_time=uh.t_first.min().over(ibis.window(group_by="user_id")),
-    ).drop(
-        "sessions",
-        "orders",
-        "spend",
-        "t_last",
-        "t_first",
-        "t_last_purchase",
-        "t_last_cart",
-        "last_sess_start",
-    )
+    whole = ibis.window(group_by="user_id")
+    out = {}
+    for name, (h, _, how) in chosen.items():
+        if how == "sum":
+            out[name] = uh[h].sum().over(run)
+        elif how == "max":
+            out[name] = uh[h].max().over(run)
+        else:  # the first event ever: before every anchor a scored user is seen at
+            out[name] = uh[h].min().over(whole)
+    return uh.select("user_id", "hour", **out)
 
 
-def breadth_items(
+# more window edges than this and items are kept per day instead (a long CASE per row)
+MAX_ITEM_EDGES = 64
+
+
+def item_periods(events: ir.Table, anchors: Sequence[dt.datetime], days: int) -> ir.Value:
+    """The start of the period each event falls in, between consecutive window edges.
+
+    The edges are every anchor and every anchor less ``days``: a period lies wholly inside
+    or wholly outside each window, so an item touched in it counts alike for every anchor,
+    whichever day of the period it was. With many anchors, periods are days.
+    """
+    edges = sorted({a for anchor in anchors for a in (anchor, anchor - dt.timedelta(days=days))})
+    t = events.event_time
+    if len(edges) > MAX_ITEM_EDGES:
+        return t.truncate("D")
+    if len(edges) == 2:
+        return ibis.timestamp(edges[0])
+    # the period of t starts at the last edge at or before it
+    starts = [
+        (t < ibis.timestamp(edges[i + 1]), ibis.timestamp(edges[i])) for i in range(len(edges) - 2)
+    ]
+    return ibis.cases(*starts, else_=ibis.timestamp(edges[-2]))
+
+
+def item_days(
     events: ir.Table,
-    first_anchor: dt.datetime,
-    last_anchor: dt.datetime,
+    anchors: Sequence[dt.datetime],
     days: int,
     kinds: tuple[str, ...] = tuple(BREADTH_KINDS),
 ) -> ir.Table:
-    """One row per (user, kind, item, day) with the next day the user touched that item.
+    """One row per (user, kind, item, period) in which the user touched the item, for
+    :func:`next_item_day`; ``day`` is the period's start (see :func:`item_periods`).
 
-    Only days some anchor's window can see are kept: ``[first_anchor - days, last_anchor)``.
-    Dropping later days leaves "is this the item's last day before the anchor" unchanged,
-    since any later day is at or after every anchor.
+    Only what some anchor's window can see is kept: ``[first anchor - days, last anchor)``.
+    Dropping later events leaves "is this the item's last period before the anchor"
+    unchanged, since any later one is at or after every anchor.
     """
     events = events.filter(
-        (events.event_time >= ibis.timestamp(first_anchor) - ibis.interval(days=days))
-        & (events.event_time < ibis.timestamp(last_anchor))
+        (events.event_time >= ibis.timestamp(min(anchors)) - ibis.interval(days=days))
+        & (events.event_time < ibis.timestamp(max(anchors)))
     )
+    period = item_periods(events, anchors, days)
     parts = []
     for kind in kinds:
         col = events[BREADTH_KINDS[kind]].cast("string")
         parts.append(
             events.filter(col.notnull() & (col != ""))
-            .select(
-                "user_id", kind=ibis.literal(kind), item=col, day=events.event_time.truncate("D")
-            )
+            .select("user_id", kind=ibis.literal(kind), item=col, day=period)
             .distinct()
         )
-    items = ibis.union(*parts)
+    return ibis.union(*parts)
+
+
+def next_item_day(items: ir.Table) -> ir.Table:
+    """Each row of :func:`item_days` with the next period the user touched that item in."""
     return items.mutate(
         next_day=items.day.lead().over(
             ibis.window(group_by=["user_id", "kind", "item"], order_by="day")

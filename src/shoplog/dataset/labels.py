@@ -35,7 +35,7 @@ LABEL_DESCRIPTIONS = {
 
 
 def compute_labels(
-    pieces: ir.Table,
+    rows: ir.Table,
     user_hours: ir.Table,
     keys: ir.Table,
     anchors: ir.Table,
@@ -44,12 +44,14 @@ def compute_labels(
     repurchase_gap_days: int,
     observed_end: dt.datetime,
 ) -> ir.Table:
-    """Labels for each (user_id, anchor) in ``keys``; missing where the horizon is unobserved."""
+    """Labels for each (user_id, anchor) in ``keys``; missing where the horizon is unobserved.
+
+    ``rows`` fold the log by user and hour or finer (stretches or pieces of sessions):
+    their counts, spend and first purchase time in the horizon make the labels.
+    """
     horizon = ibis.interval(days=horizon_days)
     gap = ibis.interval(days=repurchase_gap_days)
-    j = pieces.join(
-        anchors, [pieces.hour >= anchors.anchor, pieces.hour < anchors.anchor + horizon]
-    )
+    j = rows.join(anchors, [rows.hour >= anchors.anchor, rows.hour < anchors.anchor + horizon])
     future = j.group_by(["user_id", "anchor"]).aggregate(
         _events=j.n_events.sum(),
         _purchases=j.n_purchases.sum(),

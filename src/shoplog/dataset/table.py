@@ -1,9 +1,10 @@
 """The modelling table: one row per user x anchor with features, labels and split.
 
-Built in the engine from the canonical log. Intermediate tables (pieces, per user-hour and
-user-day running totals, distinct items) are staged once as engine temp tables; anchors are
-then processed in batches, so peak memory follows the batch, not the whole table,
-and each batch goes straight to Parquet when a path is given.
+Built in the engine from the canonical log. Intermediate tables (sessioned stretches, pieces
+of sessions when wanted, per user-hour and user-day running totals, distinct items) are
+staged once as engine temp tables, each holding only what the wanted features read; anchors
+are then processed in batches, so peak memory follows the batch, not the whole table, and
+each batch goes straight to Parquet when a path is given.
 """
 
 from __future__ import annotations
@@ -65,10 +66,12 @@ def timeline_for(events: ir.Table, params: Params) -> Timeline:
 
 @dataclass(frozen=True)
 class Staged:
-    """The engine tables every batch of anchors reads."""
+    """The engine tables every batch of anchors reads (``pieces`` only when session
+    statistics are wanted)."""
 
-    pieces: ir.Table
-    user_hours: ir.Table
+    stretches: ir.Table
+    pieces: ir.Table | None
+    user_hours: ir.Table | None
     days: ir.Table
     items: ir.Table | None
     kinds: tuple[str, ...]
@@ -77,30 +80,55 @@ class Staged:
 def stage_inputs(
     stage,
     events: ir.Table,
+    users: ir.Table,
     params: Params,
     anchors: Sequence[dt.datetime],
     kinds: tuple[str, ...] = tuple(F.BREADTH_KINDS),
     names: list[str] | None = None,
+    labels: bool = True,
 ) -> Staged:
-    """Sessions, pieces, running totals and distinct items of ``kinds``, each staged once.
+    """Sessioned stretches, pieces, running totals and distinct items of ``kinds``, each
+    staged once, with ``users``' integer keys in place of their ids.
 
-    Daily running totals start where the first anchor's longest window does and hold
-    only the totals the features ``names`` (all when None) are made from.
+    Rows are folded before they are keyed (a join on a fraction of the rows). Daily running
+    totals start where the first anchor's longest window does and hold only the totals the
+    features ``names`` (all when None) are made from; pieces are staged only when those
+    features include session statistics, and whole-history totals only as far as those
+    features and the labels read them.
     """
-    pieces = stage(F.make_pieces(F.sessionised(events, params.sessions.gap_minutes)), "pieces")
-    user_hours = stage(F.user_hours(pieces), "user_hours")
+    gap = params.sessions.gap_minutes
+    folded = keyed_events(F.fold_stretches(events, gap), users)
+    stretches = stage(F.sessioned_stretches(folded, gap), "stretches")
+    running = set().union(*(F.HISTORY_INPUTS[n] for n in history_names(params, names)))
+    if labels:
+        running.add("last_purchase")  # repurchase churn looks back at the last purchase
+    user_hours = stage(F.user_hours(stretches, running), "user_hours") if running else None
+    pieces = None
+    if C.needs_session_pieces(params.features, names):
+        pieces = stage(F.make_pieces(stretches), "pieces")
     lookback = params.anchors.lookback_days
     totals = {total for total, _, _ in C.needed_sums(params.features, lookback, names).values()}
     reach = C.reach_days(params.features, lookback)
     daily = stage(
-        F.day_totals(pieces, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),
+        F.day_totals(stretches, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),
         "days",
     )
     items = None
     if kinds:
         days = params.features.distinct_window_days
-        items = stage(F.breadth_items(events, min(anchors), max(anchors), days, kinds), "items")
-    return Staged(pieces, user_hours, daily, items, kinds)
+        distinct = F.item_days(events, anchors, days, kinds)
+        items = stage(F.next_item_day(keyed_events(distinct, users)), "items")
+    return Staged(stretches, pieces, user_hours, daily, items, kinds)
+
+
+def history_names(params: Params, names: list[str] | None = None) -> list[str]:
+    """The whole-history features among ``names`` (all when None)."""
+    wanted = set(names) if names is not None else None
+    return [
+        s.name
+        for s in C.feature_contract(params.features)
+        if s.kind == C.HISTORY and (wanted is None or s.name in wanted)
+    ]
 
 
 def user_keys(events: ir.Table) -> ir.Table:
@@ -115,7 +143,7 @@ def user_keys(events: ir.Table) -> ir.Table:
 
 
 def keyed_events(events: ir.Table, users: ir.Table) -> ir.Table:
-    """The log with ``user_id`` replaced by the user's integer key."""
+    """``events`` (or any rows with ``user_id``) with the user's integer key as ``user_id``."""
     joined = events.join(users, "user_id")
     return joined.mutate(user_id=joined._key).drop("_key")
 
@@ -149,10 +177,9 @@ def batch_table(
         "windowed",
     )
     history = None
-    wanted = set(names) if names is not None else None
-    contract = C.feature_contract(settings)
-    if any(s.kind == C.HISTORY for s in contract if wanted is None or s.name in wanted):
-        history = stage(F.history_features(inputs.user_hours, windowed), "history")
+    wanted_history = history_names(params, names)
+    if wanted_history:
+        history = stage(F.history_features(inputs.user_hours, windowed, wanted_history), "history")
     breadth = None
     if inputs.items is not None:
         breadth = stage(
@@ -165,7 +192,7 @@ def batch_table(
     if labels:
         lab = stage(
             compute_labels(
-                inputs.pieces,
+                inputs.stretches,
                 inputs.user_hours,
                 windowed,
                 just_anchors,
@@ -224,7 +251,7 @@ def build_table(
     with staged(con) as stage:
         users = stage(user_keys(events), "users")
         inputs = stage_inputs(
-            stage, keyed_events(events, users), params, anchors, kinds, names=names
+            stage, events, users, params, anchors, kinds, names=names, labels=labels
         )
         pairs = list(zip(anchors, roles, strict=True))
         for i, start in enumerate(range(0, len(pairs), batch)):
