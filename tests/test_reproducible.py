@@ -1,6 +1,6 @@
-"""Same inputs, same bytes: the CI book run again into fresh folders on one engine thread
-writes byte-identical outputs (glued numbers, model cards, benchmark CSVs, Parquet tables,
-the targeting list, the PDF brief)."""
+"""Same inputs, same bytes: the CI book run again into fresh folders on one engine thread,
+its chapters one at a time, writes byte-identical outputs (glued numbers, model cards,
+benchmark CSVs, Parquet tables, the targeting list, the PDF brief)."""
 
 from __future__ import annotations
 
@@ -72,15 +72,17 @@ def differing(a: dict[str, str], b: dict[str, str]) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
-def test_a_second_run_in_fresh_folders_on_one_engine_thread_writes_the_same_bytes(
+def test_a_second_run_in_fresh_folders_one_thread_one_chapter_at_a_time_writes_the_same_bytes(
     ci_book: ProjectPaths, reference: dict[str, str], tmp_path: Path
 ) -> None:
-    # one run differs from the book's in two ways at once: fresh data and build folders
-    # (no cache, no leftover) and one engine thread instead of the CI profile's two (sums
-    # must not depend on how threads split the rows); its outputs must still be the same
-    paths = run_ci(tmp_path, "engine.threads=1")
-    # only the run's recorded profile differs, and only by the setting changed
+    # one run differs from the book's in three ways at once: fresh data and build folders
+    # (no cache, no leftover), one engine thread instead of the CI profile's two (sums must
+    # not depend on how threads split the rows) and its chapters one at a time instead of
+    # side by side; its outputs must still be the same
+    paths = run_ci(tmp_path, "engine.threads=1", "book.parallel_chapters=1")
+    # only the run's recorded profile differs, and only by the settings changed
     assert differing(reference, digests(paths)) == ["outputs/run_profile.json"]
     one, two = (json.loads(p.run_profile_path.read_text()) for p in (paths, ci_book))
     assert one["engine"].pop("threads") == 1 and two["engine"].pop("threads") != 1
+    assert one["book"].pop("parallel_chapters") == 1 and two["book"].pop("parallel_chapters") > 1
     assert one == two

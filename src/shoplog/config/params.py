@@ -480,6 +480,9 @@ class BookParams(_Section):
 
     # chapters (notebooks/NN_name) a profile adds, in a last part "Further analyses"
     extra_chapters: list[str] = Field(default_factory=list)
+    # chapters executed side by side (each in its own kernel) once the chapters whose files
+    # it reads have finished; 1 runs them one after another. Numbers do not depend on it.
+    parallel_chapters: int = Field(default=2, ge=1)
 
 
 class EngineParams(_Section):

@@ -31,7 +31,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,7 +254,7 @@ def run_chapters(
     _write_run_state(paths, RUNNING)
     replacements = _path_replacements(paths, staged)
     out_dir = paths.run_notebooks_dir
-    results = []
+    results: dict[str, tuple[str, str, float]] = {}
     chapter = None
     try:
         _open_run(paths)
@@ -262,6 +262,7 @@ def run_chapters(
         atomic_write_json(
             staged.run_profile_path, params.model_dump(mode="json"), indent=2, sort_keys=True
         )
+        jobs = []
         for i, (chapter, nb, values, fingerprint) in enumerate(plan, start=1):
             target = out_dir / f"{chapter.name}.ipynb"
             published = paths.executed_dir / target.name
@@ -269,25 +270,94 @@ def run_chapters(
             label = f"[{i}/{len(todo)}] {chapter.doc}"
             if (unchanged and not force) or chapter.doc not in wanted:
                 _say(f"{label}: skipped ({'unchanged' if unchanged else 'not selected'})")
-                results.append((chapter.doc, "skipped", 0.0))
+                results[chapter.doc] = (chapter.doc, "skipped", 0.0)
                 continue
+            jobs.append((chapter, nb, values, fingerprint, target, label))
+
+        def run(job: tuple) -> tuple[str, str, float]:
+            chapter, nb, values, _, target, label = job
             _say(f"{label}: running ...")
-            results.append(
-                _run_one(execute, chapter, nb, values, paths, staged, target, replacements, label)
+            return _run_one(
+                execute, chapter, nb, values, paths, staged, target, replacements, label
             )
-            prints.chapters[chapter.doc] = fingerprint
+
+        after = chapter_dependencies(plan)
+        for job, result in run_in_order(jobs, after, run, params.book.parallel_chapters):
+            results[job[0].doc] = result
+            prints.chapters[job[0].doc] = job[3]
     except BaseException as exc:
-        where = chapter.doc if chapter is not None else None
+        where = getattr(exc, "chapter", None) or (chapter.doc if chapter is not None else None)
         _write_run_state(paths, FAILED, chapter=where, message=str(exc).splitlines()[0:1])
         shutil.rmtree(paths.run_dir, ignore_errors=True)
         raise
-    if any(status != "skipped" for _, status, _ in results):
+    if any(status != "skipped" for _, status, _ in results.values()):
         _publish_run(paths, staged)
         prints.save()
     else:  # nothing ran: what is published is already this run's
         shutil.rmtree(paths.run_dir)
     _write_run_state(paths, COMPLETE)
-    return results
+    return [results[c.doc] for c, _, _, _ in plan if c.doc in results]
+
+
+def chapter_dependencies(plan: list) -> dict[str, set[str]]:
+    """For each chapter, the chapters of the plan that write a file it reads (and so must
+    finish before it starts); taken from the artifacts each declares."""
+    docs = {chapter.name: chapter.doc for chapter, _, _, _ in plan}
+    after = {}
+    for chapter, nb, _, _ in plan:
+        reads, _ = reads_and_writes(chapter, declared_parameters(nb, str(chapter.source)))
+        after[chapter.doc] = {
+            docs[producer]
+            for artifact in reads
+            for producer in producers_before(chapter, artifact)
+            if producer in docs
+        }
+    return after
+
+
+def run_in_order(
+    jobs: list[tuple],
+    after: dict[str, set[str]],
+    run: Callable[[tuple], Any],
+    parallel: int,
+) -> Iterator[tuple[tuple, Any]]:
+    """Run ``jobs`` (a chapter first in each), ``parallel`` at a time, each once every
+    chapter it reads from has finished; yields (job, result) as they finish.
+
+    Chapters are separate kernels, so side by side they cannot change each other's
+    numbers; a chapter that fails stops the run: nothing new starts, the running ones
+    finish, and its error is raised with ``chapter`` set to the failing chapter's doc.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    pending = list(jobs)  # in run order: among ready chapters the earliest starts first
+    waiting = {job[0].doc for job in jobs}
+    running: dict = {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        while pending or running:
+            while failure is None and len(running) < max(1, parallel):
+                ready = next((j for j in pending if not (after[j[0].doc] & waiting)), None)
+                if ready is None:
+                    break
+                pending.remove(ready)
+                running[pool.submit(run, ready)] = ready
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f][0].doc):
+                job = running.pop(future)
+                try:
+                    result = future.result()
+                except BaseException as exc:
+                    if failure is None:
+                        exc.chapter = job[0].doc  # type: ignore[attr-defined]
+                        failure = exc
+                    continue
+                waiting.discard(job[0].doc)
+                yield job, result
+    if failure is not None:
+        raise failure
 
 
 def _plan_run(
