@@ -67,6 +67,13 @@ def test_one_at_a_time_keeps_run_order() -> None:
     assert order == ["p", "q", "r"]
 
 
+def test_the_chapter_more_chapters_wait_on_starts_first() -> None:
+    order: list[str] = []
+    after = {"x": set(), "y": set(), "z": {"y"}}
+    list(run_in_order(jobs("x", "y", "z"), after, lambda j: order.append(j[0].doc), 1))
+    assert order == ["y", "x", "z"]
+
+
 def test_a_failure_stops_new_chapters_and_names_the_chapter() -> None:
     started: list[str] = []
 

@@ -315,6 +315,16 @@ def chapter_dependencies(plan: list) -> dict[str, set[str]]:
     return after
 
 
+def descendants(doc: str, after: dict[str, set[str]]) -> set[str]:
+    """Every chapter that reads, directly or through others, what ``doc`` writes."""
+    found: set[str] = set()
+    frontier = {doc}
+    while frontier:
+        frontier = {c for c, needs in after.items() if needs & frontier} - found
+        found |= frontier
+    return found
+
+
 def run_in_order(
     jobs: list[tuple],
     after: dict[str, set[str]],
@@ -330,7 +340,9 @@ def run_in_order(
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    pending = list(jobs)  # in run order: among ready chapters the earliest starts first
+    # among ready chapters, those more chapters wait on start first (the longest chain
+    # sets the run's length), then the earliest in run order
+    pending = sorted(jobs, key=lambda j: -len(descendants(j[0].doc, after)))
     waiting = {job[0].doc for job in jobs}
     running: dict = {}
     failure: BaseException | None = None
