@@ -12,10 +12,13 @@ STAMP := $(VENV)/.installed
 book: env sysdeps  ## build the book on the embedded default data -> _build/html/index.html
 	$(BIN)/shoplog book --profile $(PROFILE)
 
+# the suite runs in TEST_WORKERS processes (pytest-xdist); they share one CI book
+TEST_WORKERS ?= 2
+
 test: env sysdeps testdeps  ## style checks, then the test suite (tiny CI profile)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 env: $(STAMP)
 

@@ -39,23 +39,33 @@ def rees46_csv(shared_data: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def ci_book(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
-    """The CI book built once with `shoplog book`, data and build folders outside the project."""
+    """The CI book built once with `shoplog book`, data and build folders outside the project.
+
+    When the suite runs in several processes (``make test``: pytest-xdist), the first one
+    that needs the book builds it in the folder they share, under a lock; the others wait
+    for it and read the same book.
+    """
+    import os
+
+    from filelock import FileLock
+
     from shoplog import cli
 
-    tmp = tmp_path_factory.mktemp("book")
-    paths = ProjectPaths.create(tmp / "data", tmp / "build")
-    code = cli.main(
-        [
-            "book",
-            "--profile",
-            "ci",
-            "--data-dir",
-            str(paths.data_dir),
-            "--build-dir",
-            str(paths.build_dir),
-        ]
-    )
-    assert code == 0
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the workers' common folder
+    folder = base / "ci_book"
+    with FileLock(str(base / "ci_book.lock")):
+        failed = folder / "FAILED"
+        if failed.exists():
+            pytest.fail("the CI book failed to build in another test process (see its output)")
+        paths = ProjectPaths.create(folder / "data", folder / "build")
+        done = folder / "DONE"
+        if not done.exists():
+            args = ["book", "--profile", "ci", "--data-dir", str(paths.data_dir)]
+            code = cli.main([*args, "--build-dir", str(paths.build_dir)])
+            (done if code == 0 else failed).write_text(str(code))
+            assert code == 0
     return paths
 
 
@@ -154,7 +164,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Gallery books marked ``gallery`` run with --gallery (make test-gallery) only: the
-    whole gallery would not fit CI's time; the cheap logs run in every test run."""
+    whole gallery would not fit CI's time; the cheap logs run in every test run.
+
+    Tests of the CI book come first, the longest (a second build) first of all: spread
+    over processes (``make test``), one process builds the book and runs them while the
+    others run the rest."""
+
+    def rank(item: pytest.Item) -> int:
+        if "ci_book" not in getattr(item, "fixturenames", ()):
+            return 2
+        return 0 if "reproducible" in item.nodeid else 1
+
+    items.sort(key=rank)  # stable: file order within each rank
     if config.getoption("--gallery"):
         return
     skip = pytest.mark.skip(reason="a full gallery book: run with --gallery (make test-gallery)")
