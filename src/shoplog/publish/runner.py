@@ -1,4 +1,4 @@
-"""Run the book: prepare data, execute chapters by their number, build the HTML.
+"""Run the book: prepare data, execute the chapters, build the HTML.
 
 - **Data** is ingested first (see :mod:`shoplog.events.ingest`).
 - **Chapters** are the ``notebooks/`` entries of ``_toc.yml``, stored as jupytext
@@ -6,7 +6,9 @@
   declares, taken from the validated profile (``study_end_date`` <-
   ``study.end_date``) plus the run's paths. A chapter is skipped when its
   fingerprint (its text, its parameters, the package code, the data and every
-  earlier chapter) is unchanged.
+  earlier chapter) is unchanged. A chapter starts once the chapters whose files it
+  reads have finished (from the artifact registry); independent chapters run side by
+  side, ``book.parallel_chapters`` at a time, the ones more chapters wait on first.
 - **A run is all or nothing.** Chapters write into a staging folder
   (``_build/run/``: a copy of the outputs, the modelling table, the executed
   notebooks); only when every chapter succeeded are these published together into
@@ -224,8 +226,9 @@ def run_chapters(
     force: bool = False,
     execute: Callable[..., Any] | None = None,
 ) -> list[tuple[str, str, float]]:
-    """Execute the chapters in run order, all or nothing; returns (chapter, status, seconds),
-    the status 'ran', 'skipped' (unchanged or not selected) or 'not applicable'.
+    """Execute the chapters, each after those it reads from, all or nothing; returns
+    (chapter, status, seconds) in run order, the status 'ran', 'skipped' (unchanged or not
+    selected) or 'not applicable'.
 
     Chapters write into a staging folder that is published only when every chapter
     succeeded; after a failure nothing published has changed."""
