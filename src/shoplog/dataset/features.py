@@ -174,30 +174,28 @@ def sessioned_stretches(folded: ir.Table, gap_minutes: float) -> ir.Table:
 def make_pieces(stretches: ir.Table) -> ir.Table:
     """One row per user, session and clock hour (from :func:`sessioned_stretches`).
 
-    Window columns added on top: the session's start, the running session totals up to
-    and including the piece (to cut a session at an anchor), the hour of the session's
-    next piece, whether the piece opens the session, the user's day, and an order.
+    The session's start, whether the piece opens the session, whether it holds the
+    session's order and its day come from its stretches, which know them already; window
+    columns added on top: the running session totals up to and including the piece (to
+    cut a session at an anchor) and the hour of the session's next piece.
     """
     b = stretches
-    pieces = b.group_by(["user_id", "session", "hour"]).aggregate(**_merged_totals(b))
+    pieces = b.group_by(["user_id", "session", "hour"]).aggregate(
+        **_merged_totals(b),
+        sess_start=b.sess_start.min(),
+        is_sess_first=b.is_sess_first.max(),
+        is_order=b.is_order.max(),
+        day=b.day.min(),
+    )
     by_session = ibis.window(group_by=["user_id", "session"], order_by="hour")
     running = ibis.window(
         group_by=["user_id", "session"], order_by="hour", preceding=None, following=0
     )
-    pieces = pieces.mutate(
-        sess_start=pieces.t_first.min().over(ibis.window(group_by=["user_id", "session"])),
+    return pieces.mutate(
         next_hour=pieces.hour.lead().over(by_session),
-        is_sess_first=(ibis.row_number().over(by_session) == 0).cast("int64"),
         cum_events=pieces.n_events.sum().over(running),
         cum_carts=pieces.n_carts.sum().over(running),
         cum_purchases=pieces.n_purchases.sum().over(running),
-        day=pieces.hour.truncate("D"),
-    )
-    return pieces.mutate(
-        # the piece holding the session's first purchase: the order's time
-        is_order=((pieces.n_purchases > 0) & (pieces.cum_purchases == pieces.n_purchases)).cast(
-            "int64"
-        ),
     )
 
 
