@@ -63,14 +63,12 @@ class SpySMOTE:
 
 
 def test_smote_sees_training_rows_only() -> None:
-    from imblearn.over_sampling import SMOTE
-
     data = models.task_data(churn_table(), FEATURES, "dormant")
     factory = models.learners(0)["logistic regression + SMOTE"]
 
     def spied():
         pipe = factory()
-        pipe.steps[2] = ("smote", SpySMOTE(SMOTE(random_state=0)))
+        pipe.steps[2] = ("smote", SpySMOTE(pipe.steps[2][1]))
         return pipe
 
     SpySMOTE.seen = []
@@ -78,6 +76,23 @@ def test_smote_sees_training_rows_only() -> None:
     assert SpySMOTE.seen == [len(data.y["train"])]
     assert len(fitted.validation) == len(data.y["validation"])
     assert len(fitted.test) == len(data.y["test"])
+
+
+@pytest.mark.parametrize("minority", [0.1, 0.4])
+def test_drawn_rows_smote_makes_smotes_samples(minority: float) -> None:
+    """Searching neighbours for the drawn rows only gives SMOTE's own samples, whether
+    the class is small (every row drawn) or large (a part of it drawn)."""
+    from imblearn.over_sampling import SMOTE
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 6))
+    y = (rng.random(3000) < minority).astype(float)
+    for k in (3, 5):
+        want = SMOTE(k_neighbors=k, random_state=9).fit_resample(X, y)
+        got = models.DrawnRowsSMOTE(k_neighbors=k, random_state=9).fit_resample(X, y)
+        np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(got[1], want[1])
+    assert len(got[1]) > len(y)  # it did oversample
 
 
 def test_threshold_comes_from_validation_only() -> None:
@@ -122,8 +137,8 @@ def test_the_pruner_stops_trials_that_fall_behind_and_the_history_says_so() -> N
     from shoplog.modeling import tuning
 
     data = models.task_data(churn_table(n_users=1500), FEATURES, "dormant")
-    a = tuning.tune("LightGBM", data, seed=2, n_trials=14, timeout=None)
-    b = tuning.tune("LightGBM", data, seed=2, n_trials=14, timeout=None)
+    a = tuning.tune("LightGBM", data, seed=3, n_trials=14, timeout=None)
+    b = tuning.tune("LightGBM", data, seed=3, n_trials=14, timeout=None)
     pd.testing.assert_frame_equal(
         a.history.drop(columns="seconds"), b.history.drop(columns="seconds")
     )

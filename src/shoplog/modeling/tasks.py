@@ -58,20 +58,21 @@ class TaskResult:
         return self.final
 
 
-# Rough single-thread cost of each job on the default book, longest first: the pool starts
-# the long jobs first so that no core idles at the end. Order only; results do not depend
-# on it.
+# Single-thread seconds of each job on the default book's churn task (bench/models.py),
+# longest first: the pool starts the long jobs first so that no core idles at the end
+# while one long job finishes. Order only; results do not depend on it.
 JOB_COST = {
-    "tune": 100,
-    "balanced random forest": 30,
-    "random forest": 25,
+    "tune": 75,
+    "logistic regression + SMOTE": 49,
+    "balanced bagging": 31,
+    "histogram gradient boosting": 28,
+    "balanced random forest": 26,
     "CatBoost": 25,
-    "balanced bagging": 25,
-    "histogram gradient boosting": 22,
-    "logistic regression + SMOTE": 20,
-    "MLP": 18,
-    "LightGBM": 12,
-    "BG/NBD P(alive)": 8,
+    "random forest": 20,
+    "MLP": 19,
+    "LightGBM": 14,
+    "BG/NBD P(alive)": 10,
+    "logistic regression": 7,
 }
 
 

@@ -8,6 +8,9 @@ average precision has not improved for :data:`PATIENCE` rounds (at most
 that curve every :data:`REPORT_EVERY` rounds, and a median pruner stops a trial whose
 curve falls below the median of earlier trials at the same round: the search spends its
 time on promising settings. Both decisions depend only on the values, so they repeat.
+LightGBM's trials share one binned training set and read the validation curve every
+:data:`EVAL_EVERY` rounds (average precision sorts the validation rows, which cost as
+much as growing a tree); the refit of the best trial is an ordinary LGBMClassifier.
 The time budget is a safety stop: when it, not the trial budget, ends a study, fewer
 trials may run on a slower machine, and the study's history (returned) says how many did.
 """
@@ -25,20 +28,23 @@ from shoplog.modeling import metrics as M
 from shoplog.modeling.models import TaskData, catboost_fixed, imputed_scaled, lightgbm_fixed
 
 
+def _lightgbm_space(trial) -> dict:
+    """LightGBM's searched settings (names as LGBMClassifier and ``lightgbm.train`` take them)."""
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.2, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 8, 128, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", 5, 200, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "subsample_freq": 1,
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+    }
+
+
 def _lightgbm(trial, seed: int) -> BaseEstimator:
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(
-        n_estimators=MAX_ROUNDS,
-        learning_rate=trial.suggest_float("learning_rate", 0.03, 0.2, log=True),
-        num_leaves=trial.suggest_int("num_leaves", 8, 128, log=True),
-        min_child_samples=trial.suggest_int("min_child_samples", 5, 200, log=True),
-        subsample=trial.suggest_float("subsample", 0.5, 1.0),
-        subsample_freq=1,
-        colsample_bytree=trial.suggest_float("colsample_bytree", 0.4, 1.0),
-        reg_lambda=trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
-        **lightgbm_fixed(seed),
-    )
+    return LGBMClassifier(n_estimators=MAX_ROUNDS, **_lightgbm_space(trial), **lightgbm_fixed(seed))
 
 
 def _catboost(trial, seed: int) -> BaseEstimator:
@@ -83,6 +89,9 @@ PATIENCE = 30
 REPORT_EVERY = 25
 WARMUP_ROUNDS = 100
 STARTUP_TRIALS = 4
+# the validation curve is read every EVAL_EVERY rounds (a divisor of PATIENCE and
+# REPORT_EVERY), so the tuned number of trees is a multiple of it
+EVAL_EVERY = 5
 
 
 @dataclass
@@ -102,30 +111,74 @@ class Tuned:
         return int(self.history["state"].eq("pruned").sum())
 
 
-def _rounds_callback(trial) -> Callable:
-    """A LightGBM callback on the validation average precision: stops the fit
-    :data:`PATIENCE` rounds after its best round (the model then predicts with that round's
-    trees), and every :data:`REPORT_EVERY` rounds reports the best value so far to
-    ``trial``, raising ``TrialPruned`` when the pruner says so."""
-    import optuna
-    from lightgbm.callback import EarlyStopException
+class _ValidationCurve:
+    """LightGBM's evaluation and callback for one trial, on the validation rows' average
+    precision read every :data:`EVAL_EVERY` rounds: stops the fit :data:`PATIENCE` rounds
+    after its best round, and every :data:`REPORT_EVERY` rounds reports the best value so
+    far to ``trial``, raising ``TrialPruned`` when the pruner says so."""
 
-    state: dict = {"best": -np.inf, "round": 0, "results": None}
+    order = 30  # after LightGBM's own callbacks
 
-    def callback(env) -> None:
+    def __init__(self, trial, y_validation: np.ndarray):
+        self.trial = trial
+        self.y = y_validation
+        self.calls = 0
+        self.value = -np.inf
+        self.best = -np.inf
+        self.round = 0
+
+    def feval(self, preds: np.ndarray, _data) -> tuple[str, float, bool]:
+        """The validation average precision, computed every EVAL_EVERY rounds (LightGBM
+        asks every round; in between, the last value stands)."""
+        self.calls += 1
+        if self.calls % EVAL_EVERY == 0:
+            self.value = M.pr_auc(self.y, preds)
+        return "pr_auc", self.value, True
+
+    def __call__(self, env) -> None:
+        import optuna
+        from lightgbm.callback import EarlyStopException
+
         done = env.iteration + 1
-        value = next(v for _, m, v, _ in env.evaluation_result_list if m == "average_precision")
-        if value > state["best"]:
-            state.update(best=value, round=done, results=env.evaluation_result_list)
-        elif done - state["round"] >= PATIENCE:
-            raise EarlyStopException(state["round"] - 1, state["results"])
+        if done % EVAL_EVERY:
+            return
+        if self.value > self.best:
+            self.best, self.round = self.value, done
+        elif done - self.round >= PATIENCE:
+            raise EarlyStopException(self.round - 1, [("validation", "pr_auc", self.best, True)])
         if done % REPORT_EVERY == 0:
-            trial.report(state["best"], done)
-            if trial.should_prune():
+            self.trial.report(self.best, done)
+            if self.trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after {done} rounds")
 
-    callback.order = 30
-    return callback
+
+def _lightgbm_objective(data: TaskData, seed: int) -> Callable:
+    """A study's objective for LightGBM: each trial boosts on one shared binned training
+    set (binned once, not per trial) and returns its best validation average precision."""
+    import lightgbm as lgb
+
+    binning = {"feature_pre_filter": False, "verbose": -1}  # min_child_samples varies
+    train = lgb.Dataset(data.X["train"], data.y["train"], params=binning, free_raw_data=False)
+    valid = lgb.Dataset(data.X["validation"], data.y["validation"], params=binning, reference=train)
+    train.construct()
+    valid.construct()  # on the training set's bins
+
+    def objective(trial) -> float:
+        params = {"objective": "binary", "metric": "None", **_lightgbm_space(trial)}
+        curve = _ValidationCurve(trial, data.y["validation"])
+        lgb.train(
+            {**params, **lightgbm_fixed(seed)},
+            train,
+            num_boost_round=MAX_ROUNDS,
+            valid_sets=[valid],
+            feval=curve.feval,
+            callbacks=[curve],
+        )
+        # the trees a refit grows: as many as the best round (early stopping)
+        trial.set_user_attr("n_estimators", int(curve.round or MAX_ROUNDS))
+        return float(curve.best)
+
+    return objective
 
 
 def tune(
@@ -139,23 +192,13 @@ def tune(
     space = SPACES[name]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    def objective(trial) -> float:
+    def fitted_objective(trial) -> float:
         model = space(trial, seed)
-        if name == "LightGBM":
-            model.fit(
-                data.X["train"],
-                data.y["train"],
-                eval_X=data.X["validation"],
-                eval_y=data.y["validation"],
-                eval_metric="average_precision",
-                callbacks=[_rounds_callback(trial)],
-            )
-            # the trees a refit grows: as many as the best round (early stopping)
-            trial.set_user_attr("n_estimators", int(model.best_iteration_ or MAX_ROUNDS))
-        else:
-            model.fit(data.X["train"], data.y["train"])
+        model.fit(data.X["train"], data.y["train"])
         p = model.predict_proba(data.X["validation"])[:, 1]
         return M.pr_auc(data.y["validation"], p)
+
+    objective = _lightgbm_objective(data, seed) if name == "LightGBM" else fitted_objective
 
     pruner = optuna.pruners.MedianPruner(
         n_startup_trials=STARTUP_TRIALS, n_warmup_steps=WARMUP_ROUNDS
