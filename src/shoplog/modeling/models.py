@@ -264,8 +264,8 @@ class DrawnRowsSMOTE(SMOTE):
     between. The draws do not depend on the neighbours, so this draws first, with the
     same random stream, and searches neighbours for the drawn rows only: the same samples
     (tests check it against SMOTE) for a fraction of the search when the class is large
-    and few samples are made (churn on the default book: 34k of 78k rows; the job took 24 s against 49 s).
-    Dense inputs only."""
+    and few samples are made (churn on the default book: 34k of 78k rows; the job took
+    24 s against 49 s). Dense inputs only."""
 
     def _fit_resample(self, X, y):
         from sklearn.utils import check_random_state
