@@ -54,14 +54,20 @@ sysdeps:
 	  command -v apt-get >/dev/null 2>&1 || { echo "Missing system packages:$$missing and apt-get is not available: install them or use environment.yml"; exit 1; }; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; }
 
-# The tests open every page in a real browser: Debian's Chromium, installed when missing.
+# The tests open every page in a real browser (Debian's Chromium) and run the engine on
+# Spark too (a Java runtime: Debian's OpenJDK); each is installed when missing, and its
+# tests are skipped, saying why, when it cannot be.
 testdeps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ]; } || missing="$$missing default-jre-headless"; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
 	  elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
-	  else echo "Chromium is missing: install it (apt-get install chromium); the browser test is skipped"; exit 0; fi; \
-	  command -v apt-get >/dev/null 2>&1 || { echo "Chromium is missing and apt-get is not available; the browser test is skipped"; exit 0; }; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  else echo "Missing:$$missing; install them (apt-get install$$missing); their tests are skipped"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "Missing:$$missing and apt-get is not available; their tests are skipped"; exit 0; }; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || echo "Could not install$$missing; their tests are skipped"; }
 
 lint: env
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -485,15 +485,31 @@ class BookParams(_Section):
     parallel_chapters: int = Field(default=2, ge=1)
 
 
+class SparkParams(_Section):
+    """Apache Spark, when ``engine.backend`` is ``pyspark``: where it runs and with what."""
+
+    # local[*] (every core of this machine), local[2], spark://host:7077, yarn, k8s://...
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    executor_memory: str = "4g"
+    executor_cores: int | None = Field(default=None, gt=0)
+    # partitions of a shuffle; empty: twice the cores of a local master, else Spark's default
+    shuffle_partitions: int | None = Field(default=None, gt=0)
+    # any further Spark setting, e.g. {"spark.hadoop.fs.s3a.endpoint": "..."}
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
 class EngineParams(_Section):
     """The engine that scans the log (Ibis backend and its resources)."""
 
-    backend: Literal["duckdb"] = "duckdb"
+    # duckdb (this machine) or pyspark (a Spark cluster, or local[*])
+    backend: Literal["duckdb", "pyspark"] = "duckdb"
     # a size with its unit (KB, MB, GB, TB or KiB ... TiB) or a share of the machine's memory
     memory_limit: str = "8GB"
     threads: int | None = Field(default=None, gt=0)
     # where the engine may spill; None uses its default
     temp_directory: str | None = None
+    spark: SparkParams = Field(default_factory=SparkParams)
 
     @field_validator("memory_limit", mode="before")
     @classmethod

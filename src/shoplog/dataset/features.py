@@ -50,7 +50,13 @@ from shoplog.dataset.contract import (
     needs_session_pieces,
     session_names,
 )
-from shoplog.events.engine import micros_between, money_units, money_value, seconds_between
+from shoplog.events.engine import (
+    asof_before,
+    micros_between,
+    money_units,
+    money_value,
+    seconds_between,
+)
 from shoplog.schema import EVENT_SHORT
 
 # running totals that add up prices (int64 millionths, see engine.money_units); the
@@ -387,7 +393,7 @@ def history_features(
     the last hour before the anchor."""
     uh = user_hours
     keys = scored.select("user_id", "anchor")
-    j = keys.asof_join(uh, on=keys.anchor > uh.hour, predicates=[keys.user_id == uh.user_id])
+    j = asof_before(keys, uh, "anchor", "hour", "user_id")
     a = j.anchor
 
     def days_since(column: str) -> ir.FloatingValue:

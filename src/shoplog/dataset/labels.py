@@ -21,7 +21,7 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
-from shoplog.events.engine import money_value
+from shoplog.events.engine import asof_before, money_value
 
 LABELS = ("dormant", "no_purchase", "purchase", "spend_next", "repurchase_churn")
 LABEL_DESCRIPTIONS = {
@@ -59,9 +59,9 @@ def compute_labels(
         _next_purchase=j.t_first_purchase.min(),
     )
     k = keys.select("user_id", "anchor")
-    last = k.asof_join(
-        user_hours, on=k.anchor > user_hours.hour, predicates=[k.user_id == user_hours.user_id]
-    ).select("user_id", "anchor", _last_purchase=user_hours.last_purchase)
+    last = asof_before(k, user_hours, "anchor", "hour", "user_id").select(
+        "user_id", "anchor", _last_purchase="last_purchase"
+    )
     t = k.join(future, ["user_id", "anchor"], how="left").join(
         last, ["user_id", "anchor"], how="left"
     )

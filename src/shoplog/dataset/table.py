@@ -27,6 +27,7 @@ from shoplog.dataset import contract as C
 from shoplog.dataset import features as F
 from shoplog.dataset.labels import LABELS, compute_labels
 from shoplog.dataset.splits import Timeline, timeline_for_params
+from shoplog.events import engine
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -34,20 +35,20 @@ if TYPE_CHECKING:
 
 @contextmanager
 def staged(con: DuckDBBackend) -> Iterator:
-    """A function that materialises an expression as an engine temp table; all dropped on exit."""
-    names: list[str] = []
+    """A function that materialises an expression in the engine (a temp table, or Spark's
+    cache); all dropped on exit."""
+    drops: list = []
 
     def stage(expr: ir.Table, label: str) -> ir.Table:
-        name = f"_shoplog_{label}_{uuid.uuid4().hex[:8]}"
-        con.create_table(name, expr, temp=True)
-        names.append(name)
-        return con.table(name)
+        table, drop = engine.stage(con, expr, f"_shoplog_{label}_{uuid.uuid4().hex[:8]}")
+        drops.append(drop)
+        return table
 
     try:
         yield stage
     finally:
-        for name in names:
-            con.drop_table(name, force=True)
+        for drop in reversed(drops):
+            drop()
 
 
 def log_span(events: ir.Table) -> tuple[dt.datetime, dt.datetime]:
@@ -275,10 +276,12 @@ def build_table(
                     frames.append(con.execute(expr))
                 else:
                     part = Path(f"{out_path}.part{i:03d}")
-                    con.to_parquet(expr, part, compression="zstd")
+                    engine.write_parquet(con, expr, part)
                     parts.append(part)
     if out_path is None:
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if "anchor" in df:  # Spark hands back nanoseconds; the log's unit is microseconds
+            df["anchor"] = df["anchor"].astype("datetime64[us]")
         return df.astype({"split": "string"}) if "split" in df else df
     return _concat_parts(parts, Path(out_path))
 

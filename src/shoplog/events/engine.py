@@ -1,13 +1,15 @@
-"""The engine that scans the event log: an Ibis backend (DuckDB by default).
+"""The engine that scans the event log: an Ibis backend (DuckDB by default, or Spark).
 
-Everything that reads the whole log goes through a connection made here, so
-resource limits (memory, threads, spill folder) come from the parameters and
-the same expressions can later run on another Ibis backend.
+Everything that reads the whole log goes through a connection made here, so resource
+limits (memory, threads, spill folder, Spark master) come from the parameters, and the
+same Ibis expressions run on either backend. What the backends do differently (staging an
+intermediate table, an as-of join, writing a result file) sits behind one function each,
+below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,8 @@ def connect(settings: EngineParams | None = None) -> DuckDBBackend:
     from shoplog.config.params import EngineParams
 
     settings = settings or EngineParams()
+    if settings.backend == "pyspark":
+        return connect_spark(settings)
     config: dict[str, Any] = {"memory_limit": settings.memory_limit}
     if settings.threads:
         config["threads"] = settings.threads
@@ -37,6 +41,145 @@ def connect(settings: EngineParams | None = None) -> DuckDBBackend:
     # Set after connecting: ICU (time zones) is loaded then, not while config is read.
     con.con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def spark_conf(settings: EngineParams) -> dict[str, str]:
+    """The Spark settings a session is built with: UTC, the parameters' resources, Arrow
+    transfers to pandas, no web UI; then ``engine.spark.conf`` on top."""
+    import os
+    import re
+
+    spark = settings.spark
+    conf = {
+        "spark.app.name": "shoplog",
+        "spark.master": spark.master,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": spark.driver_memory,
+        "spark.executor.memory": spark.executor_memory,
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        # naive Parquet timestamps are read as timestamps without a time zone
+        "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+    }
+    if spark.executor_cores:
+        conf["spark.executor.cores"] = str(spark.executor_cores)
+    local = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", spark.master)
+    if spark.shuffle_partitions:
+        conf["spark.sql.shuffle.partitions"] = str(spark.shuffle_partitions)
+    elif local:
+        cores = local.group(1) or "1"  # plain "local" is one core
+        n = (os.cpu_count() or 1) if cores == "*" else int(cores)
+        conf["spark.sql.shuffle.partitions"] = str(2 * n)
+    if settings.temp_directory:
+        Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
+        conf["spark.local.dir"] = settings.temp_directory
+    conf.update({str(k): str(v) for k, v in spark.conf.items()})
+    return conf
+
+
+def connect_spark(settings: EngineParams) -> Any:
+    """An Ibis connection to a Spark session built from ``engine.spark`` (a session already
+    running in this process is reused, with these settings where Spark allows)."""
+    import os
+    import shutil
+
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - pyspark is in the lock
+        raise RuntimeError(
+            "engine.backend is pyspark but pyspark is not installed: run `make env`"
+        ) from exc
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        raise RuntimeError(
+            "engine.backend is pyspark but no Java runtime was found (java on PATH or "
+            "JAVA_HOME): install one (Debian: apt-get install default-jre-headless), or "
+            "use engine.backend=duckdb"
+        )
+    builder = SparkSession.builder
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return ibis.pyspark.connect(session)
+
+
+def is_spark(con: Any) -> bool:
+    """Whether ``con`` is a Spark connection (else DuckDB)."""
+    return getattr(con, "name", "") == "pyspark"
+
+
+def stage(con: Any, expr: ir.Table, name: str) -> tuple[ir.Table, Callable[[], None]]:
+    """Materialise ``expr`` once in the engine, for several later queries to read; returns
+    the staged table and the function that drops it. DuckDB: a temp table. Spark: a cached
+    temp view (computed when first read, kept in executor memory and disk)."""
+    if is_spark(con):
+        # Table.cache() on this connection: the public form picks DuckDB for a table of
+        # literals (the anchors), so it is asked of the connection itself, after the
+        # literal tables are registered in the session (as execute() does first)
+        con._run_pre_execute_hooks(expr)
+        cached = con._cached_table(expr)
+        return cached, cached.release
+    con.create_table(name, expr, temp=True)
+    return con.table(name), lambda: con.drop_table(name, force=True)
+
+
+def asof_before(
+    left: ir.Table, right: ir.Table, left_time: str, right_time: str, by: str
+) -> ir.Table:
+    """Each row of ``left`` with the columns of the last row of ``right`` of the same ``by``
+    strictly before it (``right_time < left_time``), or missing values when there is none:
+    a left as-of join. Rows of ``left`` must be unique per (``by``, ``left_time``), and of
+    ``right`` per (``by``, ``right_time``). The result has ``left``'s columns, then
+    ``right``'s but ``by``.
+
+    DuckDB joins as-of natively. Spark SQL has no as-of join, so there the portable form
+    runs (:func:`asof_before_portable`); a test checks both forms agree."""
+    if getattr(left._find_backend(), "name", "") == "duckdb":
+        j = left.asof_join(
+            right, on=left[left_time] > right[right_time], predicates=[left[by] == right[by]]
+        )
+        return j.select(
+            *[left[c] for c in left.columns], *[right[c] for c in right.columns if c != by]
+        )
+    return asof_before_portable(left, right, left_time, right_time, by)
+
+
+def asof_before_portable(
+    left: ir.Table, right: ir.Table, left_time: str, right_time: str, by: str
+) -> ir.Table:
+    """:func:`asof_before` in plain SQL: the times of both tables in one stream per ``by``,
+    ordered by time (``left`` first at equal times, as the match is strict), where a
+    running maximum of ``right``'s times gives each ``left`` row its latest earlier
+    ``right`` time; ``right``'s row is then joined on it. One sort, no fan-out."""
+    at = "_asof_at"
+    marks = left.select(by, **{at: left[left_time]}, _asof_right=ibis.literal(False))
+    times = right.select(by, **{at: right[right_time]}, _asof_right=ibis.literal(True))
+    both = marks.union(times, distinct=False)
+    window = ibis.window(group_by=both[by], order_by=[both[at], both._asof_right], rows=(None, 0))
+    latest = ibis.ifelse(both._asof_right, both[at], ibis.null()).max().over(window)
+    found = both.mutate(_asof_latest=latest).filter(~both._asof_right)
+    found = found.select(by, at, "_asof_latest")
+    keyed = left.join(found, [left[by] == found[by], left[left_time] == found[at]], how="left")
+    keyed = keyed.select(*[left[c] for c in left.columns], found._asof_latest)
+    j = keyed.join(
+        right, [keyed[by] == right[by], keyed._asof_latest == right[right_time]], how="left"
+    )
+    return j.select(
+        *[keyed[c] for c in left.columns], *[right[c] for c in right.columns if c != by]
+    )
+
+
+def write_parquet(con: Any, expr: ir.Table, path: str | Path) -> None:
+    """Write the rows of ``expr`` (in its order) to one Parquet file at ``path``. Spark
+    writes folders of parts, so its (small: one row per user and anchor) result is
+    collected to this process and written here."""
+    if is_spark(con):
+        import pyarrow.parquet as pq
+
+        pq.write_table(con.to_pyarrow(expr), str(path), compression="zstd")
+        return
+    con.to_parquet(expr, path, compression="zstd")
 
 
 def connect_flat(namespace: Mapping[str, Any]) -> DuckDBBackend:
