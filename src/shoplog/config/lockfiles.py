@@ -38,13 +38,15 @@ def normalise(name: str) -> str:
 
 
 def environment_yml(pins: dict[str, str]) -> str:
-    """A conda environment with the lock's pins under ``pip:`` plus Python and Graphviz."""
+    """A conda environment with the lock's pins under ``pip:`` plus Python, Graphviz and a
+    Java runtime (for the Spark engine)."""
     env = {
         "name": "shoplog",
         "channels": ["conda-forge"],
         "dependencies": [
             f"python={PYTHON}",
             "graphviz",
+            "openjdk=17",
             "pip",
             {"pip": [f"{name}=={version}" for name, version in sorted(pins.items())] + ["-e ."]},
         ],

@@ -283,8 +283,11 @@ def _nonzero(counts: dict[str, int]) -> dict[str, int]:
 
 
 def ingest(params: Params, paths: ProjectPaths, con: DuckDBBackend | None = None) -> QualityReport:
-    """Read the configured log, validate it and write ``events.parquet`` and ``quality.json``."""
-    con = con or connect(params.engine)
+    """Read the configured log, validate it and write ``events.parquet`` and ``quality.json``.
+
+    A local file is always ingested by DuckDB on this machine, whatever ``engine.backend``
+    scans the canonical log afterwards."""
+    con = con or connect(params.engine.model_copy(update={"backend": "duckdb"}))
     mapping = params.data.mapping
     path = resolve_source(params, paths)
     fmt = detect_format(path, mapping)
