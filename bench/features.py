@@ -19,12 +19,18 @@ days since the last event; days since the last purchase where the spec's 90-day 
 sees one). The ``--spec-large`` sizes run the same on the ``large`` preset (nine months),
 whose anchors then cover only its first months.
 
+With ``--backend pyspark`` it also times features plus labels on Apache Spark
+(``local[<threads>]``, the same expressions through Ibis's PySpark backend) beside DuckDB,
+with the peak memory of the driver's Python process and of Spark's JVM (driver and
+executors, one process in local mode), and the Spark / DuckDB ratio (issue 22).
+
 Targets (issues 3 and 21): 50M events x 12 anchors under 5 minutes and 8 GiB; at 10M at
 least 3x faster than pandas; the engine within 1.5x of the tuned query in time and peak
 memory. Prints figures; it is not a test.
 
     .venv/bin/python bench/features.py --sizes 1 10 50 --reference-sizes 1 10
     .venv/bin/python bench/features.py --sizes --spec-sizes 10 --spec-large 50
+    .venv/bin/python bench/features.py --sizes 1 10 --reference-sizes --backend pyspark
 """
 
 from __future__ import annotations
@@ -38,7 +44,12 @@ import sys
 import time
 from pathlib import Path
 
-from memory import peak_mib, print_row, run_child  # bench/memory.py, next to this script
+from memory import (  # bench/memory.py, next to this script
+    children_peak_mib,
+    peak_mib,
+    print_row,
+    run_child,
+)
 
 EVENTS_PER_USER = 21.9  # of the large preset over its nine months (12.06M events / 550k users)
 CORE = [
@@ -114,7 +125,11 @@ def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -
     from shoplog.dataset import table as dataset
     from shoplog.events import engine, sessions
 
-    params = _params(args.threads, args.memory_limit, args.work / "spill")
+    spark = kind == "spark_engine"
+    extra = ["engine.backend=pyspark", f"engine.spark.master=local[{args.threads}]"]
+    params = _params(
+        args.threads, args.memory_limit, args.work / "spill", *(extra if spark else [])
+    )
     anchors = _anchors(events_path, args.anchors, params.anchors.horizon_days)
     observed_end = anchors[-1] + dt.timedelta(days=params.anchors.horizon_days)
     roles = ["bench"] * len(anchors)
@@ -158,10 +173,20 @@ def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -
                 out_path=out,
                 batch_anchors=args.batch,
                 names=names,
-                labels=kind == "engine",
+                labels=kind in ("engine", "spark_engine"),
             )
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rows": int(rows), "peak_mib": peak_mib()}
+    python = peak_mib()
+    if spark:  # Spark's JVM (driver and executors in local mode) is a child process
+        jvm = children_peak_mib()
+        return {
+            "seconds": seconds,
+            "rows": int(rows),
+            "peak_mib": python + jvm,
+            "python_mib": python,
+            "jvm_mib": jvm,
+        }
+    return {"seconds": seconds, "rows": int(rows), "peak_mib": python}
 
 
 def core_sql(events_path: Path, anchors: list[dt.datetime], gap_minutes: float) -> str:
@@ -448,6 +473,8 @@ def _child(kind: str, events: Path, out: Path, args: argparse.Namespace) -> dict
         str(args.work),
         "--spec",
         str(args.spec),
+        "--backend",
+        args.backend,
     ]
     if args.batch:
         cmd += ["--batch", str(args.batch)]
@@ -480,6 +507,12 @@ def main() -> int:
     parser.add_argument("--spec-anchors", type=int, nargs="+", default=[4, 12])
     parser.add_argument("--spec-large", type=float, nargs="*", default=[])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--backend",
+        choices=["duckdb", "pyspark"],
+        default="duckdb",
+        help="pyspark: also time features and labels on Spark local[threads]",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -512,8 +545,11 @@ def main() -> int:
             ("reference", "features+labels (pandas)"),
             ("core_engine", "core features (engine)"),
             ("hand_sql", "core features (hand SQL)"),
+            ("spark_engine", "features+labels (Spark)"),
         ):
             if kind == "reference" and size not in args.reference_sizes:
+                continue
+            if kind == "spark_engine" and args.backend != "pyspark":
                 continue
             res[kind] = _child(kind, events, out / f"{kind}.parquet", args)
             print_row(label, size, res[kind], n)
@@ -521,6 +557,14 @@ def main() -> int:
         if "engine" in ok and "reference" in ok:
             ratio = ok["reference"]["seconds"] / ok["engine"]["seconds"]
             print(f"{'':<33}engine is {ratio:.1f}x faster than the pandas reference")
+        if "engine" in ok and "spark_engine" in ok:
+            spark, duck = ok["spark_engine"], ok["engine"]
+            print(
+                f"{'':<33}Spark / DuckDB = {spark['seconds'] / duck['seconds']:.2f} in time, "
+                f"{spark['peak_mib'] / duck['peak_mib']:.2f} in peak memory (Python "
+                f"{spark['python_mib']:,.0f} MiB + JVM {spark['jvm_mib']:,.0f} MiB); "
+                f"{'same' if spark['rows'] == duck['rows'] else 'DIFFERENT'} row count"
+            )
         if "core_engine" in ok and "hand_sql" in ok:
             ratio = ok["core_engine"]["seconds"] / ok["hand_sql"]["seconds"]
             same, diff = compare(out / "core_engine.parquet", out / "hand_sql.parquet")

@@ -20,6 +20,23 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def children_peak_mib() -> float:
+    """The summed peak resident memory (MiB) of this process's children still running,
+    e.g. Spark's JVM, read before they exit."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        status = Path(f"/proc/{child.pid}/status")
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:  # it ended meanwhile
+            continue
+    return total
+
+
 def run_child(cmd: list[str], timeout: float) -> dict | None:
     """Run one measurement in a fresh process; its last stdout line is a JSON result.
 

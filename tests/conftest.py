@@ -166,14 +166,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Gallery books marked ``gallery`` run with --gallery (make test-gallery) only: the
     whole gallery would not fit CI's time; the cheap logs run in every test run.
 
-    Tests of the CI book come first, the longest (a second build) first of all: spread
-    over processes (``make test``), one process builds the book and runs them while the
-    others run the rest."""
+    Tests of the CI book come first, the longest (a second build) first of all, then the
+    CI book on Spark (which builds its own first, and only then reads the CI book): spread
+    over processes (``make test``), one process builds the CI book while another builds
+    the Spark one, and the rest follow."""
 
     def rank(item: pytest.Item) -> int:
-        if "ci_book" not in getattr(item, "fixturenames", ()):
-            return 2
-        return 0 if "reproducible" in item.nodeid else 1
+        if "reproducible" in item.nodeid and "ci_book" in getattr(item, "fixturenames", ()):
+            return 0
+        if "test_spark.py::test_the_ci_book_on_spark" in item.nodeid:
+            return 1
+        return 2 if "ci_book" in getattr(item, "fixturenames", ()) else 3
 
     items.sort(key=rank)  # stable: file order within each rank
     if config.getoption("--gallery"):

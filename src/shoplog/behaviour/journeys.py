@@ -15,7 +15,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from shoplog.events.engine import micros_between
+from shoplog.events.engine import micros_between, ordered_concat
 from shoplog.events.sessions import FUNNEL_ORDER, session_numbers
 
 START, END = "▶ start", "■ end"
@@ -118,9 +118,10 @@ def pm4py_graph(edges: pd.DataFrame, value: str = "count") -> tuple[dict, dict, 
 def _collapsed(steps: ir.Table) -> ir.Table:
     """Steps with repeats of the same activity in a row merged (``view, view, cart`` -> two)."""
     w = ibis.window(group_by=["user_id", "session"], order_by="step")
-    previous = steps.activity.lag().over(w)
-    kept = steps.filter(previous.isnull() | (previous != steps.activity))
-    return kept.mutate(step=ibis.row_number().over(w))
+    # the previous activity as a column first: Spark cannot filter on a window directly
+    marked = steps.mutate(_previous=steps.activity.lag().over(w))
+    kept = marked.filter(marked._previous.isnull() | (marked._previous != marked.activity))
+    return kept.drop("_previous").mutate(step=ibis.row_number().over(w))
 
 
 def session_outcomes(steps: ir.Table) -> ir.Table:
@@ -137,7 +138,7 @@ def variants(steps: ir.Table, top: int = 10) -> pd.DataFrame:
     """
     c = _collapsed(steps)
     per = c.group_by(["user_id", "session"]).aggregate(
-        variant=c.activity.group_concat(" → ", order_by=c.step),
+        variant=ordered_concat(c.activity, c.step, " → "),
         bought=c.activity.startswith("purchase").any(),
     )
     total = per.count().as_scalar()
@@ -178,15 +179,15 @@ def sankey_links(steps: ir.Table, depth: int = 4) -> pd.DataFrame:
 def sample_log(steps: ir.Table, n_sessions: int, seed: int) -> pd.DataFrame:
     """A seeded sample of whole sessions as a pm4py event log (case, activity, timestamp).
 
-    Sessions are ranked by a hash of (user, session, seed), so the sample is the same
-    for the same seed and grows, not changes, with ``n_sessions``. Rows come in the
-    steps' order, which pm4py's stable sort by case and time keeps.
+    Sessions are ranked by the MD5 digest of (user, session, seed), so the sample is the
+    same for the same seed, on either engine, and grows, not changes, with ``n_sessions``.
+    Rows come in the steps' order, which pm4py's stable sort by case and time keeps.
     """
     keys = steps.select("user_id", "session").distinct()
     keyed = keys.mutate(
         _h=(
             keys.user_id.cast("string") + "|" + keys.session.cast("string") + "|" + str(seed)
-        ).hash()
+        ).hexdigest("md5")
     )
     chosen = keyed.order_by(["_h", "user_id", "session"]).limit(n_sessions).drop("_h")
     s = steps.join(chosen, ["user_id", "session"])
@@ -195,6 +196,7 @@ def sample_log(steps: ir.Table, n_sessions: int, seed: int) -> pd.DataFrame:
         {
             "case:concept:name": df["user_id"].astype(str) + "-" + df["session"].astype(str),
             "concept:name": df["activity"].astype(str),
-            "time:timestamp": pd.to_datetime(df["event_time"]),
+            # microseconds, as the log stores them (Spark hands back nanoseconds)
+            "time:timestamp": pd.to_datetime(df["event_time"]).astype("datetime64[us]"),
         }
     )

@@ -72,10 +72,13 @@ def to_local(index: pd.DatetimeIndex, zone: str) -> pd.DatetimeIndex:
 def weekday_hour(events: ir.Table, zone: str = "UTC") -> pd.DataFrame:
     """Events per weekday (rows, Monday first) and hour of day (columns) in ``zone``,
     zero-filled. The engine counts quarter-hours (every zone's offset is a multiple of 15
-    minutes, so each quarter falls in one local hour); pandas moves them to local time."""
-    bucket = events.event_time.bucket(minutes=15).name("bucket")
-    df = events.group_by(bucket).aggregate(events=events.count()).to_pandas()
-    local = to_local(pd.DatetimeIndex(df["bucket"]), zone)
+    minutes, so each quarter falls in one local hour), as its clock hour and quarter (both
+    engines have those; Spark has no time buckets); pandas moves them to local time."""
+    hour = events.event_time.truncate("h").name("hour")
+    quarter = (events.event_time.minute() // 15).name("quarter")
+    df = events.group_by([hour, quarter]).aggregate(events=events.count()).to_pandas()
+    starts = pd.to_datetime(df["hour"]) + pd.to_timedelta(df["quarter"].astype("int64") * 15, "min")
+    local = to_local(pd.DatetimeIndex(starts), zone)
     df = pd.DataFrame({"weekday": local.day_of_week, "hour": local.hour, "events": df["events"]})
     grid = df.pivot_table(index="weekday", columns="hour", values="events", aggfunc="sum")
     grid = grid.reindex(index=range(7), columns=range(24)).fillna(0).astype("int64")

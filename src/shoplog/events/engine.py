@@ -170,6 +170,17 @@ def asof_before_portable(
     )
 
 
+def ordered_concat(values: ir.StringColumn, order: ir.Column, sep: str) -> ir.StringScalar:
+    """An aggregate joining ``values`` with ``sep`` in the order of ``order`` (unique within
+    a group). DuckDB orders the aggregate itself; Spark SQL cannot order an aggregate, so
+    there the pairs are collected, sorted by ``order`` and their values joined (the same
+    string; a test compares both engines' journey variants)."""
+    if getattr(values._find_backend(), "name", "") == "duckdb":
+        return values.group_concat(sep, order_by=order)
+    pairs = ibis.struct({"o": order, "v": values}).collect().sort()
+    return pairs.map(lambda pair: pair.v).join(sep)
+
+
 def write_parquet(con: Any, expr: ir.Table, path: str | Path) -> None:
     """Write the rows of ``expr`` (in its order) to one Parquet file at ``path``. Spark
     writes folders of parts, so its (small: one row per user and anchor) result is

@@ -1,0 +1,143 @@
+"""The engine on Apache Spark (``engine.backend: pyspark``, ``local[2]``) computes what DuckDB
+computes on the CI book's log: the modelling table, the directly-follows counts and
+variants, the daily series and the cohort matrix (integers exactly, floats to 1e-9); and
+the whole CI book built on Spark glues the same numbers.
+
+Spark needs a Java runtime: ``make test`` installs Debian's OpenJDK when it is missing.
+These tests are skipped, saying why, only when pyspark or Java cannot be had."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shoplog.behaviour import eda, journeys, seasonality
+from shoplog.config.params import EngineParams, load_params
+from shoplog.config.paths import ProjectPaths
+from shoplog.dataset import table as dataset
+from shoplog.dataset.splits import Timeline
+from shoplog.events import engine
+
+
+def _spark_missing() -> str | None:
+    """Why Spark cannot run here, or None."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed: run `make env`"
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        return (
+            "no Java runtime (java on PATH or JAVA_HOME): `make testdeps` installs Debian's "
+            "default-jre-headless, which could not be installed on this machine"
+        )
+    return None
+
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(_spark_missing() is not None, reason=str(_spark_missing())),
+]
+
+SPARK = ["engine.backend=pyspark", "engine.spark.master=local[2]", "engine.spark.driver_memory=2g"]
+
+
+def assert_same_frame(duck: pd.DataFrame, spark: pd.DataFrame, what: str) -> None:
+    """Same columns, same rows in the same order; integers and text exactly, floats to 1e-9."""
+    assert list(duck.columns) == list(spark.columns), what
+    assert len(duck) == len(spark), (what, len(duck), len(spark))
+    for col in duck.columns:
+        a, b = duck[col], spark[col]
+        if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
+            x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+            same = np.isclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True)
+        elif pd.api.types.is_datetime64_any_dtype(a):
+            same = (pd.to_datetime(a) == pd.to_datetime(b)).to_numpy() | (a.isna() & b.isna())
+        else:
+            same = (a.astype(str).to_numpy() == b.astype(str).to_numpy()) | (
+                a.isna().to_numpy() & b.isna().to_numpy()
+            )
+        assert same.all(), (what, col, duck.loc[~same, col].head(), spark.loc[~same, col].head())
+
+
+@pytest.fixture(scope="module")
+def spark_con():
+    params = load_params("ci", SPARK)
+    con = engine.connect(params.engine)
+    yield con
+    con.disconnect()
+
+
+def test_spark_tables_equal_duckdbs(ci_book: ProjectPaths, spark_con) -> None:
+    params = load_params("ci")
+    duck = engine.connect(EngineParams(threads=2))
+    logs = {
+        "duckdb": engine.read_events(duck, ci_book.events_path),
+        "pyspark": engine.read_events(spark_con, ci_book.events_path),
+    }
+    gap = params.sessions.gap_minutes
+    # the modelling table: the book's own (written by DuckDB) against Spark's
+    timeline = Timeline.from_json(ci_book.timeline_path)
+    roles = [r for r in timeline.roles if r != "embargo"]
+    book = pd.read_parquet(ci_book.dataset_path)
+    spark_table = dataset.build_table(
+        spark_con, logs["pyspark"], timeline.scored, roles, params, timeline.observed_end
+    )
+    assert len(book) > 1000
+    assert_same_frame(book, spark_table, "modelling table")
+
+    out: dict[str, dict[str, pd.DataFrame]] = {}
+    for name, events in logs.items():
+        con = duck if name == "duckdb" else spark_con
+        steps, drop = engine.stage(con, journeys.session_steps(events, gap), "steps")
+        edges = journeys.dfg(steps).sort_values(["source", "target"]).reset_index(drop=True)
+        cohorts = eda.cohort_retention(events)
+        out[name] = {
+            "directly-follows counts": edges,
+            "variants": journeys.variants(steps, 10).reset_index(drop=True),
+            "daily series": seasonality.daily_series(events, gap).reset_index(),
+            "cohort matrix": cohorts.reset_index(),
+            "cohort sizes": cohorts.attrs["sizes"].reset_index(),
+        }
+        drop()
+    duck.disconnect()
+    for what, frame in out["duckdb"].items():
+        assert len(frame) > 3, what
+        assert_same_frame(frame, out["pyspark"][what], what)
+    assert out["duckdb"]["directly-follows counts"]["count"].sum() > 1000
+
+
+def glued(paths: ProjectPaths) -> dict[str, object]:
+    """Every glued value of a book, keyed by chapter file and name."""
+    out = {}
+    for path in sorted((paths.outputs_dir / "glued").glob("*.json")):
+        for key, value in json.loads(path.read_text()).items():
+            out[f"{path.stem}:{key}"] = value
+    return out
+
+
+def test_the_ci_book_on_spark_glues_the_same_numbers(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from shoplog import cli
+
+    paths = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
+    args = ["run", "--profile", "ci", "--data-dir", str(paths.data_dir)]
+    args += ["--build-dir", str(paths.build_dir)]
+    for item in SPARK:
+        args += ["--set", item]
+    assert cli.main(args) == 0
+    # the CI book only now: another process may be building it meanwhile
+    ci_book = request.getfixturevalue("ci_book")
+    want, got = glued(ci_book), glued(paths)
+    assert len(want) > 200
+    assert sorted(want) == sorted(got)
+    differ = [k for k in want if want[k] != got[k]]
+    assert not differ, {k: (want[k], got[k]) for k in differ[:10]}
+    profile = json.loads(paths.run_profile_path.read_text())
+    assert profile["engine"]["backend"] == "pyspark"
