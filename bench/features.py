@@ -126,7 +126,11 @@ def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -
     from shoplog.events import engine, sessions
 
     spark = kind == "spark_engine"
-    extra = ["engine.backend=pyspark", f"engine.spark.master=local[{args.threads}]"]
+    extra = [
+        "engine.backend=pyspark",
+        f"engine.spark.master=local[{args.threads}]",
+        f"engine.spark.driver_memory={args.spark_memory}",
+    ]
     params = _params(
         args.threads, args.memory_limit, args.work / "spill", *(extra if spark else [])
     )
@@ -475,6 +479,8 @@ def _child(kind: str, events: Path, out: Path, args: argparse.Namespace) -> dict
         str(args.spec),
         "--backend",
         args.backend,
+        "--spark-memory",
+        args.spark_memory,
     ]
     if args.batch:
         cmd += ["--batch", str(args.batch)]
@@ -512,6 +518,11 @@ def main() -> int:
         choices=["duckdb", "pyspark"],
         default="duckdb",
         help="pyspark: also time features and labels on Spark local[threads]",
+    )
+    parser.add_argument(
+        "--spark-memory",
+        default="8g",
+        help="Spark's JVM heap (local mode: driver and executors in one JVM)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cibooks import run_ci
 
-from shoplog import cli
 from shoplog.config.paths import ProjectPaths
 
 pytestmark = pytest.mark.e2e
@@ -35,16 +35,6 @@ def digests(paths: ProjectPaths) -> dict[str, str]:
                     data = json.dumps({k: v for k, v in raw.items() if k not in stamps}).encode()
                 out[key] = hashlib.sha256(data).hexdigest()
     return out
-
-
-def run_ci(root: Path, *overrides: str) -> ProjectPaths:
-    paths = ProjectPaths.create(root / "data", root / "build")
-    args = ["run", "--profile", "ci", "--data-dir", str(paths.data_dir)]
-    args += ["--build-dir", str(paths.build_dir)]
-    for item in overrides:
-        args += ["--set", item]
-    assert cli.main(args) == 0
-    return paths
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cibooks import run_ci
 
 from shoplog.behaviour import eda, journeys, seasonality
 from shoplog.config.params import EngineParams, load_params
@@ -124,14 +125,7 @@ def glued(paths: ProjectPaths) -> dict[str, object]:
 def test_the_ci_book_on_spark_glues_the_same_numbers(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from shoplog import cli
-
-    paths = ProjectPaths.create(tmp_path / "data", tmp_path / "build")
-    args = ["run", "--profile", "ci", "--data-dir", str(paths.data_dir)]
-    args += ["--build-dir", str(paths.build_dir)]
-    for item in SPARK:
-        args += ["--set", item]
-    assert cli.main(args) == 0
+    paths = run_ci(tmp_path, *SPARK)
     # the CI book only now: another process may be building it meanwhile
     ci_book = request.getfixturevalue("ci_book")
     want, got = glued(ci_book), glued(paths)
