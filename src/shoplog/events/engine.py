@@ -18,12 +18,14 @@ import ibis.expr.types as ir
 
 if TYPE_CHECKING:
     from ibis.backends.duckdb import Backend as DuckDBBackend
+    from ibis.backends.pyspark import Backend as SparkBackend
 
     from shoplog.config.params import EngineParams
 
 
-def connect(settings: EngineParams | None = None) -> DuckDBBackend:
-    """A fresh engine connection, configured from the ``engine`` parameters (UTC time zone)."""
+def connect(settings: EngineParams | None = None) -> DuckDBBackend | SparkBackend:
+    """A fresh engine connection, configured from the ``engine`` parameters (UTC time zone):
+    DuckDB, or Spark when ``engine.backend`` is ``pyspark``."""
     from shoplog.config.params import EngineParams
 
     settings = settings or EngineParams()
@@ -78,7 +80,7 @@ def spark_conf(settings: EngineParams) -> dict[str, str]:
     return conf
 
 
-def connect_spark(settings: EngineParams) -> Any:
+def connect_spark(settings: EngineParams) -> SparkBackend:
     """An Ibis connection to a Spark session built from ``engine.spark`` (a session already
     running in this process is reused, with these settings where Spark allows)."""
     import os
@@ -193,7 +195,7 @@ def write_parquet(con: Any, expr: ir.Table, path: str | Path) -> None:
     con.to_parquet(expr, path, compression="zstd")
 
 
-def connect_flat(namespace: Mapping[str, Any]) -> DuckDBBackend:
+def connect_flat(namespace: Mapping[str, Any]) -> DuckDBBackend | SparkBackend:
     """A connection from a chapter's ``engine_*`` parameters (memory, threads, spill folder),
     so that every chapter scans the log with the resources the profile allows."""
     from shoplog.config.params import EngineParams
