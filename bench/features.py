@@ -126,14 +126,16 @@ def measure(kind: str, events_path: Path, out: Path, args: argparse.Namespace) -
     from shoplog.events import engine, sessions
 
     spark = kind == "spark_engine"
-    extra = [
-        "engine.backend=pyspark",
-        f"engine.spark.master=local[{args.threads}]",
-        f"engine.spark.driver_memory={args.spark_memory}",
-    ]
-    params = _params(
-        args.threads, args.memory_limit, args.work / "spill", *(extra if spark else [])
+    extra = (
+        [
+            "engine.backend=pyspark",
+            f"engine.spark.master=local[{args.threads}]",
+            f"engine.spark.driver_memory={args.spark_memory}",
+        ]
+        if spark
+        else []
     )
+    params = _params(args.threads, args.memory_limit, args.work / "spill", *extra)
     anchors = _anchors(events_path, args.anchors, params.anchors.horizon_days)
     observed_end = anchors[-1] + dt.timedelta(days=params.anchors.horizon_days)
     roles = ["bench"] * len(anchors)

@@ -111,6 +111,11 @@ def is_spark(con: Any) -> bool:
     return getattr(con, "name", "") == "pyspark"
 
 
+def _on_duckdb(expr: ir.Expr) -> bool:
+    """Whether ``expr`` reads DuckDB tables (its native forms apply), else the portable ones."""
+    return getattr(expr._find_backend(), "name", "") == "duckdb"
+
+
 def stage(con: Any, expr: ir.Table, name: str) -> tuple[ir.Table, Callable[[], None]]:
     """Materialise ``expr`` once in the engine, for several later queries to read; returns
     the staged table and the function that drops it. DuckDB: a temp table. Spark: a cached
@@ -137,7 +142,7 @@ def asof_before(
 
     DuckDB joins as-of natively. Spark SQL has no as-of join, so there the portable form
     runs (:func:`asof_before_portable`); a test checks both forms agree."""
-    if getattr(left._find_backend(), "name", "") == "duckdb":
+    if _on_duckdb(left):
         j = left.asof_join(
             right, on=left[left_time] > right[right_time], predicates=[left[by] == right[by]]
         )
@@ -177,7 +182,7 @@ def ordered_concat(values: ir.StringColumn, order: ir.Column, sep: str) -> ir.St
     a group). DuckDB orders the aggregate itself; Spark SQL cannot order an aggregate, so
     there the pairs are collected, sorted by ``order`` and their values joined (the same
     string; a test compares both engines' journey variants)."""
-    if getattr(values._find_backend(), "name", "") == "duckdb":
+    if _on_duckdb(values):
         return values.group_concat(sep, order_by=order)
     pairs = ibis.struct({"o": order, "v": values}).collect().sort()
     return pairs.map(lambda pair: pair.v).join(sep)
