@@ -109,3 +109,12 @@ def test_spark_settings_come_from_the_parameters() -> None:
     assert "spark.sql.shuffle.partitions" not in engine.spark_conf(
         EngineParams(backend="pyspark", spark=SparkParams(master="spark://h:7077"))
     )
+
+
+def test_spark_without_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    reason = engine.spark_unavailable()
+    assert reason is not None and "Java" in reason and "default-jre-headless" in reason
+    with pytest.raises(RuntimeError, match=r"engine\.backend is pyspark but no Java runtime"):
+        engine.connect(EngineParams(backend="pyspark"))

@@ -9,8 +9,6 @@ These tests are skipped, saying why, only when pyspark or Java cannot be had."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,24 +23,11 @@ from shoplog.dataset import table as dataset
 from shoplog.dataset.splits import Timeline
 from shoplog.events import engine
 
-
-def _spark_missing() -> str | None:
-    """Why Spark cannot run here, or None."""
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed: run `make env`"
-    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
-        return (
-            "no Java runtime (java on PATH or JAVA_HOME): `make testdeps` installs Debian's "
-            "default-jre-headless, which could not be installed on this machine"
-        )
-    return None
-
-
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(_spark_missing() is not None, reason=str(_spark_missing())),
+    pytest.mark.skipif(
+        engine.spark_unavailable() is not None, reason=str(engine.spark_unavailable())
+    ),
 ]
 
 SPARK = ["engine.backend=pyspark", "engine.spark.master=local[2]", "engine.spark.driver_memory=2g"]

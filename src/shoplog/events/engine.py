@@ -80,24 +80,30 @@ def spark_conf(settings: EngineParams) -> dict[str, str]:
     return conf
 
 
-def connect_spark(settings: EngineParams) -> SparkBackend:
-    """An Ibis connection to a Spark session built from ``engine.spark`` (a session already
-    running in this process is reused, with these settings where Spark allows)."""
+def spark_unavailable() -> str | None:
+    """Why Spark cannot run here (pyspark or a Java runtime missing), or None."""
+    import importlib.util
     import os
     import shutil
 
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:  # pragma: no cover - pyspark is in the lock
-        raise RuntimeError(
-            "engine.backend is pyspark but pyspark is not installed: run `make env`"
-        ) from exc
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed: run `make env`"
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
-        raise RuntimeError(
-            "engine.backend is pyspark but no Java runtime was found (java on PATH or "
-            "JAVA_HOME): install one (Debian: apt-get install default-jre-headless), or "
-            "use engine.backend=duckdb"
+        return (
+            "no Java runtime was found (java on PATH or JAVA_HOME): install one (Debian: "
+            "apt-get install default-jre-headless; `make test` does when it can)"
         )
+    return None
+
+
+def connect_spark(settings: EngineParams) -> SparkBackend:
+    """An Ibis connection to a Spark session built from ``engine.spark`` (a session already
+    running in this process is reused, with these settings where Spark allows)."""
+    missing = spark_unavailable()
+    if missing:
+        raise RuntimeError(f"engine.backend is pyspark but {missing}, or use engine.backend=duckdb")
+    from pyspark.sql import SparkSession
+
     builder = SparkSession.builder
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
