@@ -155,6 +155,10 @@ class DataParams(_Section):
     # money figure and table; "auto": USD for the synthetic shop (it imitates the REES46
     # store), none for a file; none: the book says "price units"
     currency: str | None = Field(default="auto", max_length=12)
+    # true: source is a dataset already in the canonical schema (a Parquet file, or a folder
+    # of them partitioned by date), at any path the engine reads (a local path, file://,
+    # hdfs://, s3a://). It is validated and read in place, never ingested or copied
+    canonical: bool = False
 
     @field_validator("currency")
     @classmethod
@@ -188,9 +192,31 @@ class DataParams(_Section):
             raw = {**raw, "label": name}
         return raw
 
+    @model_validator(mode="after")
+    def _canonical_as_is(self) -> DataParams:
+        if self.canonical and self.is_synthetic:
+            raise ValueError(
+                "data.canonical needs data.source to name a canonical dataset; the synthetic "
+                "shop is always ingested (set data.canonical: false)"
+            )
+        if self.canonical and self.mapping != MappingParams():
+            raise ValueError(
+                "data.mapping does not apply to a canonical dataset (it is read as is, in the "
+                "canonical schema): remove data.mapping, or set data.canonical: false to ingest "
+                "the log through the mapping"
+            )
+        return self
+
     @property
     def is_synthetic(self) -> bool:
         return self.source == "synthetic"
+
+    def location(self) -> str:
+        """Where a canonical dataset is: a URL (hdfs://, s3a://, file://) as given, or a
+        local path resolved against the project root."""
+        if "://" in self.source:
+            return self.source
+        return str(self.source_path())
 
     def source_path(self) -> Path:
         """The input file, resolved against the project root."""

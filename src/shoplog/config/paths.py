@@ -56,6 +56,17 @@ class ProjectPaths:
         return self.processed_dir / "events.parquet"
 
     @property
+    def events_ref_path(self) -> Path:
+        """In place of the log, for a canonical dataset read in place (``data.canonical``):
+        where it is and the study window, as JSON; :func:`shoplog.events.engine.read_events`
+        reads either."""
+        return self.processed_dir / "events.ref.json"
+
+    def processed_log(self, canonical: bool) -> Path:
+        """What chapters read as the log: the ingested Parquet, or the canonical reference."""
+        return self.events_ref_path if canonical else self.events_path
+
+    @property
     def quality_path(self) -> Path:
         """The data-quality report written by ingestion (rows read, dropped by reason)."""
         return self.processed_dir / "quality.json"
@@ -194,9 +205,10 @@ class ProjectPaths:
         return self.data_dir / ".outputs.old"
 
     @property
-    def ingested(self) -> tuple[Path, Path]:
-        """What ingestion writes into the processed folder; chapters only read these."""
-        return (self.events_path, self.quality_path)
+    def ingested(self) -> tuple[Path, Path, Path]:
+        """What ingestion (or reading a canonical dataset in place) writes into the
+        processed folder; chapters only read these."""
+        return (self.events_path, self.events_ref_path, self.quality_path)
 
     def staged(self) -> ProjectPaths:
         """The paths a running chapter writes to: a data folder inside :attr:`run_dir`."""

@@ -9,6 +9,7 @@ below.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,8 @@ def spark_conf(settings: EngineParams) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         # naive Parquet timestamps are read as timestamps without a time zone
         "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+        # nothing is saved as a table; the (empty) warehouse folder stays out of the project
+        "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "shoplog-spark-warehouse"),
     }
     if spark.executor_cores:
         conf["spark.executor.cores"] = str(spark.executor_cores)
@@ -215,8 +218,14 @@ def connect_flat(namespace: Mapping[str, Any]) -> DuckDBBackend | SparkBackend:
     return connect(EngineParams(**{k: v for k, v in given.items() if v is not None}))
 
 
-def read_events(con: DuckDBBackend, path: str | Path) -> ibis.Table:
-    """The canonical event log as an Ibis table (lazy: nothing is loaded into memory)."""
+def read_events(con: DuckDBBackend | SparkBackend, path: str | Path) -> ibis.Table:
+    """The canonical event log as an Ibis table (lazy: nothing is loaded into memory): the
+    ingested Parquet file, or, given its reference (``events.ref.json``), a canonical
+    dataset read in place, in its study window."""
+    if str(path).endswith(".ref.json"):
+        from shoplog.events.canonical import read_reference
+
+        return read_reference(con, path)
     return con.read_parquet(str(path), table_name="events")
 
 

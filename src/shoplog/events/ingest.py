@@ -93,6 +93,8 @@ class QualityReport:
     study_auto: bool = False
     set_aside: list[dict] = field(default_factory=list)
     partial_days: list[dict] = field(default_factory=list)
+    # a canonical dataset validated and read in place (data.canonical), not ingested
+    read_in_place: bool = False
 
     def to_json(self, path: Path) -> None:
         atomic_write_json(path, asdict(self), indent=2, sort_keys=True)
@@ -119,6 +121,9 @@ def quality_table(report: QualityReport) -> pd.DataFrame:
     """Rows read, dropped by reason, kept: the book's data-quality table (rows add up)."""
     rows = [("Rows read", report.rows_read)]
     labels = dict(DROP_REASONS)
+    if report.read_in_place:
+        # nothing but the study window leaves out rows of a dataset read in place
+        labels = {k: v for k, v in labels.items() if k.endswith("_study_window")}
     if report.duplicates_rule == "drop_mapped":
         labels["duplicate_row"] = "Duplicate of another row in the mapped columns"
     rows += [(f"Dropped: {label}", report.drops.get(k, 0)) for k, label in labels.items()]
@@ -141,6 +146,19 @@ RESOLUTION_MEANING = {
         "and the order of events within a day are not known."
     ),
 }
+
+
+def source_sentence(report: QualityReport) -> str:
+    """Where the log was read from, and how it became canonical (a user's file)."""
+    if report.read_in_place:
+        return (
+            f"The log is the canonical dataset `{report.source}`, validated and read in place "
+            "(data.canonical): no column mapping, and no copy of it is made."
+        )
+    return (
+        f"The log is read from `{report.source}` ({report.source_format.upper()}), "
+        "mapped to the canonical schema below by the parameters' column mapping."
+    )
 
 
 def window_facts(report: QualityReport) -> list[str]:
@@ -173,7 +191,9 @@ def quality_facts(report: QualityReport) -> list[str]:
     """What the log records and what ingestion assumed, as sentences for the Data page:
     the study window, the times' resolution and zone, users lost entirely, duplicates."""
     facts = [*window_facts(report), RESOLUTION_MEANING[report.time_resolution]]
-    if report.time_unit:
+    if report.read_in_place:
+        facts.append("Times are in UTC, as the canonical schema stores them.")
+    elif report.time_unit:
         facts.append(f"Times are unix epoch numbers in {EPOCH_NAMES[report.time_unit]} (UTC).")
     elif report.times_without_zone:
         zone = report.naive_timezone

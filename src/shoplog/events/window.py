@@ -70,7 +70,17 @@ def study_window(
         f"SELECT CAST(event_time AS DATE), count(*), min(event_time), max(event_time) "
         f"FROM {table} WHERE {usable} GROUP BY 1 ORDER BY 1",
     )
-    days = [_Day(*r) for r in rows]
+    return window_from_days(rows, study, resolution)
+
+
+def window_from_days(
+    rows: list[tuple[dt.date, int, dt.datetime, dt.datetime]], study: StudyParams, resolution: str
+) -> StudyWindow:
+    """The window from the log's days (day, rows, first and last time), per ``study``; any
+    engine can count the days, so a dataset read in place gets the same window."""
+    if study.is_resolved:
+        return StudyWindow(study.start_date, study.end_date, auto=False)  # type: ignore[arg-type]
+    days = [_Day(*r) for r in sorted(rows)]
     if study.start_date != AUTO:
         days = [d for d in days if d.day >= study.start_date]
     if study.end_date != AUTO:

@@ -137,7 +137,12 @@ ARTIFACTS = (
         (RUN,),
         "the run's resolved parameters: the profile with every --set applied",
     ),
-    Artifact("events_path", (INGEST,), "the cleaned event log (Parquet), canonical columns"),
+    Artifact(
+        "events_path",
+        (INGEST,),
+        "the cleaned event log (Parquet), canonical columns; or, for a canonical dataset "
+        "read in place, the reference to it (events.ref.json)",
+    ),
     Artifact("quality_path", (INGEST,), "what ingestion read, kept and dropped, and why"),
     Artifact("processed_dir", (INGEST,), "the folder of the processed tables"),
     Artifact(
@@ -190,6 +195,8 @@ def available_parameters(params: Params, paths: ProjectPaths, chapter: Chapter) 
     values = params.flat()
     values.update({name: paths.relative(getattr(paths, name)) for name in RUN_PATHS})
     values["glued_path"] = paths.relative(paths.glued_path(chapter.name))
+    # a canonical dataset read in place: chapters read the log through its reference
+    values["events_path"] = paths.relative(paths.processed_log(params.data.canonical))
     return values
 
 

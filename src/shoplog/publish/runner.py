@@ -43,6 +43,7 @@ import nbformat
 
 from shoplog.config.params import Params
 from shoplog.config.paths import ProjectPaths
+from shoplog.events import canonical
 from shoplog.events.ingest import QualityReport, ingest, resolve_source
 from shoplog.files import (
     CorruptFileError,
@@ -123,15 +124,20 @@ class Fingerprints:
 
 
 def data_fingerprint(params: Params, paths: ProjectPaths) -> str:
-    """What decides the processed log: data, study and session parameters, code, the raw file."""
-    source = resolve_source(params, paths)
-    stat = source.stat()
+    """What decides the processed log: data, study and session parameters, code, the raw
+    file (or each file of a canonical dataset read in place)."""
+    if params.data.canonical:
+        stamp = canonical.source_stamp(params)
+    else:
+        source = resolve_source(params, paths)
+        stat = source.stat()
+        stamp = [str(source), stat.st_size, stat.st_mtime_ns]
     return _hash(
         params.data.model_dump(mode="json"),
         params.study.model_dump(mode="json"),
         params.sessions.model_dump(mode="json"),
         code_fingerprint(),
-        [str(source), stat.st_size, stat.st_mtime_ns],
+        stamp,
     )
 
 
@@ -139,20 +145,24 @@ def prepare_data(params: Params, paths: ProjectPaths, force: bool = False) -> Qu
     """Ingest the configured log unless the processed one is already up to date."""
     prints = Fingerprints.load(paths.fingerprints_path)
     fingerprint = data_fingerprint(params, paths)
-    up_to_date = (
-        prints.data == fingerprint and paths.events_path.exists() and paths.quality_path.exists()
-    )
+    log = paths.processed_log(params.data.canonical)
+    up_to_date = prints.data == fingerprint and log.exists() and paths.quality_path.exists()
     if up_to_date and not force:
         try:
             report = QualityReport.from_json(paths.quality_path)
         except CorruptFileError as exc:
             _say(f"[data] {exc}; ingesting again")
         else:
-            _say(f"[data] {paths.relative(paths.events_path)} is up to date (skipped)")
+            _say(f"[data] {paths.relative(log)} is up to date (skipped)")
             return report
     start = time.perf_counter()
-    _say(f"[data] ingesting {params.data.label} ...")
-    report = ingest(params, paths)
+    if params.data.canonical:
+        _say(f"[data] reading the canonical dataset {params.data.location()} in place ...")
+        report = canonical.describe(params, paths)
+    else:
+        _say(f"[data] ingesting {params.data.label} ...")
+        report = ingest(params, paths)
+        paths.events_ref_path.unlink(missing_ok=True)
     dropped = sum(report.drops.values())
     _say(
         f"[data] {report.rows_read:,} rows read, {dropped:,} dropped, {report.rows_kept:,} kept "
@@ -236,7 +246,7 @@ def run_chapters(
 
     execute = execute or papermill.execute_notebook
     prints = Fingerprints.load(paths.fingerprints_path)
-    if prints.data is None or not paths.events_path.exists():
+    if prints.data is None or not paths.processed_log(params.data.canonical).exists():
         raise RunError("no processed data: run `shoplog run` (it ingests first)")
     todo = chapters(paths, params.book.extra_chapters)
     if only:
