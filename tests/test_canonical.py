@@ -173,6 +173,9 @@ def test_canonical_needs_a_dataset_and_no_mapping() -> None:
     with pytest.raises(CanonicalError, match="read by Spark"):
         canonical.open_dataset(con, params.data.location())
     con.disconnect()
+    # the runner asks for the dataset's files first: the same answer, not a crash
+    with pytest.raises(CanonicalError, match="read by Spark"):
+        canonical.source_stamp(params)
 
 
 @pytest.mark.e2e

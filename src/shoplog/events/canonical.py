@@ -55,6 +55,13 @@ def _local(location: str) -> Path | None:
     return None if "://" in location else Path(location)
 
 
+def _remote_needs_spark(location: str) -> CanonicalError:
+    return CanonicalError(
+        f"{location}: DuckDB reads local datasets here; one at a remote URL is read by "
+        "Spark (engine.backend: pyspark), or copy it to a local folder."
+    )
+
+
 def open_dataset(con: Any, location: str) -> ir.Table:
     """The dataset at ``location`` as the engine reads it: a Parquet file, or a folder of
     them (Hive partitions such as ``event_date=2020-01-01/`` become columns)."""
@@ -62,10 +69,7 @@ def open_dataset(con: Any, location: str) -> ir.Table:
     if engine.is_spark(con):
         return con.read_parquet(location)
     if local is None:
-        raise CanonicalError(
-            f"{location}: DuckDB reads local datasets here; one at a remote URL is read by "
-            "Spark (engine.backend: pyspark), or copy it to a local folder."
-        )
+        raise _remote_needs_spark(location)
     if not local.exists():
         raise CanonicalError(f"{local}: no such file or folder (data.source, data.canonical)")
     if local.is_dir():
@@ -228,6 +232,8 @@ def _local_files(local: Path) -> list[Path]:
 def _hadoop_listing(con: Any, location: str) -> list[tuple[str, int, int]]:
     """(path, size, modification time) of every file under ``location``, listed by
     Spark's own file system (HDFS, S3A, ... as the session is configured)."""
+    if not engine.is_spark(con):
+        raise _remote_needs_spark(location)
     session = con._session
     root = session._jvm.org.apache.hadoop.fs.Path(location)
     listing = root.getFileSystem(session._jsc.hadoopConfiguration()).listFiles(root, True)
