@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ import ibis
 import ibis.expr.types as ir
 
 from shoplog.events import engine
-from shoplog.events.ingest import RESOLUTION_SHARE, QualityReport
+from shoplog.events.ingest import QualityReport, finest_unit
 from shoplog.events.reading import IngestError
 from shoplog.events.window import window_from_days
 from shoplog.files import atomic_write_json
@@ -30,7 +31,6 @@ from shoplog.schema import (
     CANONICAL_COLUMNS,
     CANONICAL_EVENT_TYPES,
     CANONICAL_NAMES,
-    TIME_RESOLUTIONS,
 )
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ def open_dataset(con: Any, location: str) -> ir.Table:
     return con.read_parquet(str(local))
 
 
-def _expected(name: str) -> str:
-    return dict((n, t) for n, t, _ in CANONICAL_COLUMNS)[name]
+# each canonical column's type
+_TYPES = {name: kind for name, kind, _ in CANONICAL_COLUMNS}
 
 
 def canonical_columns(table: ir.Table, location: str) -> ir.Table:
@@ -96,7 +96,7 @@ def canonical_columns(table: ir.Table, location: str) -> ir.Table:
     out = {}
     for name in CANONICAL_NAMES:
         col, dtype = table[name], schema[name]
-        want = _expected(name)
+        want = _TYPES[name]
         if want == "timestamp" and dtype.is_timestamp():
             out[name] = col.cast(ibis.dtype("timestamp")) if dtype.timezone else col
         elif want == "float64" and dtype.is_numeric():
@@ -147,8 +147,19 @@ def read_reference(con: Any, path: str | Path) -> ir.Table:
     return canonical_columns(kept, ref["location"])
 
 
-def _problems(events: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
-    """Rows the canonical schema does not allow: counted by what is wrong."""
+@dataclass(frozen=True)
+class _Scan:
+    """What one pass over the whole dataset finds: its rows, the rows the canonical schema
+    does not allow (count and condition, by what is wrong), the times' resolution, users."""
+
+    rows: int
+    problems: dict[str, tuple[int, ir.BooleanValue]]
+    resolution: str
+    users: int
+
+
+def _scan(events: ir.Table) -> _Scan:
+    """Count, check and measure the dataset in one aggregate (one read of a large log)."""
     t = events
     price_bad = t.price.notnull() & (t.price.isnan() | t.price.isinf())
     checks = {
@@ -162,53 +173,48 @@ def _problems(events: ir.Table) -> dict[str, tuple[int, ir.BooleanValue]]:
         "price is negative": t.price.notnull() & ~price_bad & (t.price < 0),
         "price is not a finite number": price_bad,
     }
+    time = t.event_time
     # counted with FILTER, not as a sum of 0/1: DuckDB 2.0 folds isnan() of a Parquet
-    # column declared non-null to false inside a sum, and would miss a NaN price
-    counts = t.aggregate(
-        rows=t.count(), **{f"c{i}": t.count(where=c) for i, c in enumerate(checks.values())}
+    # column declared non-null to false inside a sum, and would miss a NaN price.
+    # The resolution is judged on the UTC times (ingestion's, on the shop's zone).
+    found = t.aggregate(
+        rows=t.count(),
+        users=t.user_id.nunique(),
+        second=((time.second() > 0) | (time.millisecond() > 0)).cast("int64").mean(),
+        minute=(time.minute() > 0).cast("int64").mean(),
+        hour=(time.hour() > 0).cast("int64").mean(),
+        **{f"c{i}": t.count(where=c) for i, c in enumerate(checks.values())},
     ).to_pyarrow()
-    row = {k: v[0].as_py() for k, v in zip(counts.column_names, counts.columns, strict=True)}
-    return {"rows": (int(row["rows"]), None)} | {
-        what: (int(row[f"c{i}"] or 0), check) for i, (what, check) in enumerate(checks.items())
-    }
+    row = {k: v[0].as_py() for k, v in zip(found.column_names, found.columns, strict=True)}
+    return _Scan(
+        rows=int(row["rows"]),
+        problems={
+            what: (int(row[f"c{i}"] or 0), check) for i, (what, check) in enumerate(checks.items())
+        },
+        resolution=finest_unit([row["second"], row["minute"], row["hour"]]),
+        users=int(row["users"]),
+    )
 
 
-def validate(events: ir.Table, location: str) -> int:
-    """The dataset's row count, after checking every row is canonical (else an error with
-    the count and an example row)."""
-    found = _problems(events)
-    rows = found.pop("rows")[0]
-    bad = {what: (n, check) for what, (n, check) in found.items() if n}
+def validate(events: ir.Table, location: str) -> _Scan:
+    """The dataset's scan, after checking every row is canonical (else an error with the
+    count and an example row)."""
+    scan = _scan(events)
+    bad = {what: (n, check) for what, (n, check) in scan.problems.items() if n}
     if not bad:
-        return rows
+        return scan
     what, (n, check) = next(iter(bad.items()))
     # an aggregate again, not a filter (DuckDB 2.0 would also filter the NaN away)
     row = ibis.struct({c: events[c] for c in events.columns}).arbitrary(where=check)
     example = events.aggregate(row=row).to_pyarrow().to_pylist()[0]["row"] or {}
     others = "; ".join(f"{w}: {c:,} rows" for w, (c, _) in list(bad.items())[1:])
     raise CanonicalError(
-        f"{location}: {n:,} of {rows:,} rows are not canonical ({what}), e.g. "
+        f"{location}: {n:,} of {scan.rows:,} rows are not canonical ({what}), e.g. "
         f"{ {k: str(v) for k, v in example.items()} }"
         + (f"; also {others}" if others else "")
         + ". A dataset read in place is not cleaned: ingest the log instead "
         "(data.canonical: false), which drops and counts such rows."
     )
-
-
-def time_resolution(events: ir.Table) -> str:
-    """:func:`shoplog.events.ingest.time_resolution` on any engine, on the UTC times: the
-    finest unit in which more than 1% of the times vary."""
-    t = events.event_time
-    shares = events.aggregate(
-        s=((t.second() > 0) | (t.millisecond() > 0)).cast("int64").mean(),
-        m=(t.minute() > 0).cast("int64").mean(),
-        h=(t.hour() > 0).cast("int64").mean(),
-    ).to_pyarrow()
-    for unit, share in zip(TIME_RESOLUTIONS[:-1], shares.columns, strict=True):
-        value = share[0].as_py()
-        if value is not None and value > RESOLUTION_SHARE:
-            return unit
-    return TIME_RESOLUTIONS[-1]
 
 
 def _daily(events: ir.Table) -> list[tuple[dt.date, int, dt.datetime, dt.datetime]]:
@@ -295,12 +301,12 @@ def describe(params: Params, paths: ProjectPaths, con: Any = None) -> QualityRep
     try:
         raw = open_dataset(con, location)
         events = canonical_columns(raw, location)
-        rows = validate(events, location)
+        scan = validate(events, location)
+        rows = scan.rows
         if rows == 0:
             raise CanonicalError(f"{location}: the canonical dataset has no rows.")
-        resolution = time_resolution(events)
         days = _daily(events)
-        window = window_from_days(days, params.study, resolution)
+        window = window_from_days(days, params.study, scan.resolution)
         before = sum(n for day, n, _, _ in days if day < window.start)
         after = sum(n for day, n, _, _ in days if day >= window.end)
         partition = partition_column(raw)
@@ -321,7 +327,6 @@ def describe(params: Params, paths: ProjectPaths, con: Any = None) -> QualityRep
             .to_pylist()[0]
         )
         sessions = kept.select("user_id", "user_session").distinct().count().to_pyarrow()
-        users_all = events.user_id.nunique().to_pyarrow()
         fingerprint = listing_fingerprint(con, location)
     finally:
         if own:
@@ -345,9 +350,9 @@ def describe(params: Params, paths: ProjectPaths, con: Any = None) -> QualityRep
         partial_days=window.partial,
         notes=[NOTE],
         fingerprint=fingerprint,
-        users_lost=int(users_all.as_py()) - int(summary["users"]),
+        users_lost=scan.users - int(summary["users"]),
         duplicates_rule="keep",
-        time_resolution=resolution,
+        time_resolution=scan.resolution,
         read_in_place=True,
     )
     report.check_balance()

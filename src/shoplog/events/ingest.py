@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import inspect
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -263,6 +264,12 @@ def time_resolution(con: DuckDBBackend, table: str, zone: str = "UTC", where: st
         f"SELECT avg((second({t}) > 0 OR microsecond({t}) % 1000000 > 0)::INT), "
         f"avg((minute({t}) > 0)::INT), avg((hour({t}) > 0)::INT) FROM {table} WHERE {where}",
     )[0]
+    return finest_unit(shares)
+
+
+def finest_unit(shares: Sequence[float | None]) -> str:
+    """The resolution from the shares of times with a non-zero second (or fraction), minute
+    and hour: the finest unit more than :data:`RESOLUTION_SHARE` of them vary in."""
     for unit, share in zip(TIME_RESOLUTIONS[:-1], shares, strict=True):
         if share is not None and share > RESOLUTION_SHARE:
             return unit
