@@ -21,6 +21,9 @@ import re
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import make_pipeline
+
+from shoplog.modeling.models import imputed_scaled
 
 # before Keras or JAX are imported: the JAX backend (the only one installed), the CPU, one
 # thread
@@ -73,8 +76,9 @@ def stop_rows(time: np.ndarray, fraction: float) -> np.ndarray:
 
 class SequenceNet(ClassifierMixin, BaseEstimator):
     """A GRU (``cell="gru"``) or bidirectional LSTM (``cell="bilstm"``) over the daily
-    sequence, its last state joined with the scaled static features, then one hidden
-    layer and a sigmoid. Counts and spend enter as log1p, scaled on training rows."""
+    sequence, its last state joined with the static features (imputed and scaled as for
+    the linear model), then one hidden layer and a sigmoid. Counts and spend enter as
+    log1p, scaled on training rows."""
 
     def __init__(
         self,
@@ -99,13 +103,16 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _arrays(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        static = X[self.static_].to_numpy(dtype="float64")
-        static = np.where(np.isnan(static), self.medians_, static)
-        static = (static - self.mean_) / self.scale_
+        static = (
+            self.static_pipe_.transform(X[self.static_]) if self.static_ else np.zeros((len(X), 0))
+        )
+        seq = (self._log_sequence(X) - self.seq_mean_) / self.seq_scale_
+        return seq.astype("float32"), static.astype("float32")
+
+    def _log_sequence(self, X: pd.DataFrame) -> np.ndarray:
+        """The (rows, days, channels) sequence, counts and spend as signed log1p."""
         seq = X[self.sequence_].to_numpy(dtype="float64").reshape(len(X), self.days_, -1)
-        seq = np.sign(seq) * np.log1p(np.abs(seq))
-        seq = (seq - self.seq_mean_) / self.seq_scale_
-        return seq.astype("float32"), np.nan_to_num(static).astype("float32")
+        return np.sign(seq) * np.log1p(np.abs(seq))
 
     def _build(self, k: int, s: int):
         import keras
@@ -141,16 +148,11 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
             else np.arange(len(X)) >= round(len(X) * (1 - self.stop_fraction))
         )
         fit_rows = X[~late]
-        static = fit_rows[self.static_].to_numpy(dtype="float64")
-        self.medians_ = (
-            np.nan_to_num(np.nanmedian(static, axis=0)) if static.shape[1] else np.zeros(0)
-        )
-        filled = np.where(np.isnan(static), self.medians_, static)
-        self.mean_ = filled.mean(axis=0)
-        self.scale_ = np.where(filled.std(axis=0) > 0, filled.std(axis=0), 1.0)
-        seq = fit_rows[self.sequence_].to_numpy(dtype="float64")
-        seq = np.sign(seq) * np.log1p(np.abs(seq))
-        seq = seq.reshape(len(fit_rows), self.days_, -1)
+        # the static features as the linear model and the MLP take them (median imputation
+        # with missing-value indicators, then scaling), fitted on the fitting rows only
+        if self.static_:
+            self.static_pipe_ = make_pipeline(*imputed_scaled()).fit(fit_rows[self.static_])
+        seq = self._log_sequence(fit_rows)
         self.seq_mean_ = seq.mean(axis=(0, 1))
         spread = seq.std(axis=(0, 1))
         self.seq_scale_ = np.where(spread > 0, spread, 1.0)
