@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
 import pandas as pd
 from featurelogs import ANCHORS, canonical, small_params
 
@@ -58,5 +59,32 @@ def test_appended_future_events_change_nothing_and_a_leak_is_caught(monkeypatch)
         caught = audit.future_events_check(con, events, table, params, anchor, 4, seed=1)
         assert caught["views_1d"] > 0.5
         assert caught.drop("views_1d").max() <= 1e-9
+    finally:
+        con.disconnect()
+
+
+def test_the_sequences_audit_passes_and_catches_a_sequence_that_reads_the_anchor_day(
+    monkeypatch,
+) -> None:
+    from shoplog.dataset import sequences
+
+    params = small_params()
+    con = engine.connect(params.engine)
+    try:
+        events = con.create_table("events", _log(), temp=True, overwrite=True)
+        anchor = ANCHORS[1]
+        users = ["u0", "u2", "u4"]
+        assert audit.sequence_future_check(con, events, users, anchor, 5, 30.0) == 0
+
+        real = sequences.daily_activity
+
+        def leaky(events_, anchors, days, gap):
+            """Sequences whose window ends a day late: the anchor's day is read."""
+            later = [a + dt.timedelta(days=1) for a in anchors]
+            out = real(events_, later, days, gap)
+            return out.mutate(anchor=out.anchor - ibis.interval(days=1))
+
+        monkeypatch.setattr(sequences, "daily_activity", leaky)
+        assert audit.sequence_future_check(con, events, users, anchor, 5, 30.0) > 0
     finally:
         con.disconnect()

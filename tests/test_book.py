@@ -14,7 +14,7 @@ from conftest import page_text
 
 import shoplog
 from shoplog import cli
-from shoplog.config.paths import ProjectPaths
+from shoplog.config.paths import ProjectPaths, paired_name
 from shoplog.events.ingest import QualityReport
 from shoplog.files import file_sha256
 from shoplog.publish.report import load_glued
@@ -158,6 +158,20 @@ def test_features_chapter_quotes_the_saved_table(built: ProjectPaths) -> None:
     assert "no feature changed beyond floating-point rounding" in page
     html = (built.html_dir / "notebooks" / "05_features.html").read_text()
     assert "Anchors and their label horizons, by split" in html
+    # the daily sequences beside the table: every active user-day of the scored anchors,
+    # none at or after its anchor, and the page quotes them
+    from shoplog.dataset.sequences import read_sequences
+
+    days = glued["sequence_days"]
+    seq = read_sequences(built.sequences_path, days).activity
+    assert glued["n_active_days"] == len(seq) > 0
+    assert set(seq["anchor"]) <= set(table["anchor"])
+    keys = seq[["user_id", "anchor"]].drop_duplicates()
+    scored = keys.merge(table[["user_id", "anchor"]], on=["user_id", "anchor"])
+    assert len(scored) == len(keys)  # every user active in the days is scored there
+    assert f"({glued['n_active_days']:,} user-days over all anchors)" in page
+    assert "daily sequences, recomputed with those events, did not change" in page
+    assert "Daily activity before the anchor, by outcome" in html
 
 
 def test_a_log_too_short_for_the_splits_gets_a_visible_note(
@@ -327,6 +341,16 @@ def test_models_chapter_quotes_the_saved_benchmark(built: ProjectPaths) -> None:
     assert f"model {glued['churn_brier_change']} and that of the purchase model" in page
     assert "Platt scaling is strictly increasing" in page
     assert not re.search(r"from (\d\.\d+) to \1\b", page)
+    # the sequence models are in both benchmarks, with paired differences, and the verdict
+    # on the page reads from them
+    for task in tasks.TASKS:
+        paired = pd.read_csv(models_dir / paired_name(task))
+        bench = pd.read_csv(models_dir / f"{task}_benchmark.csv").set_index("model")
+        for net in ("GRU", "BiLSTM"):
+            assert net in bench.index
+            assert f"the {net}'s test PR-AUC is {bench.loc[net, 'pr_auc']:.3f}" in page
+            assert {"recency rule"} < set(paired.loc[paired["model"].eq(net), "reference"])
+        assert glued[f"{task}_sequence_text"] in page
     html = (built.html_dir / "notebooks" / "06_models.html").read_text()
     for title in (
         "Test PR-AUC with 95% user-bootstrap intervals",

@@ -45,6 +45,7 @@ def reference(ci_book: ProjectPaths) -> dict[str, str]:
         "processed/events.parquet",
         "processed/quality.json",
         "processed/dataset.parquet",
+        "processed/sequences.parquet",
         "outputs/glued/05_features.json",
         "outputs/glued/06_models.json",
         "outputs/glued/13_summary.json",

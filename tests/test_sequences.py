@@ -11,7 +11,15 @@ import pytest
 
 from shoplog.config.params import load_params
 from shoplog.config.paths import ProjectPaths
-from shoplog.dataset.sequences import CHANNELS, daily_activity, to_tensor
+from shoplog.dataset.sequences import (
+    CHANNELS,
+    daily_activity,
+    daily_means,
+    read_sequences,
+    to_tensor,
+    wanted,
+    write_sequences,
+)
 from shoplog.events import engine
 from shoplog.events.ingest import ingest
 
@@ -115,3 +123,55 @@ def test_the_tensor_is_zero_filled_and_knows_the_weekday(log: pd.DataFrame) -> N
     assert x[row, -1, len(CHANNELS)] == pytest.approx(np.sin(angle))
     assert x[row, -1, len(CHANNELS) + 1] == pytest.approx(np.cos(angle))
     assert x[row, 0, len(CHANNELS)] == pytest.approx(np.sin(0.0))  # 28 days before: Monday
+
+
+def test_written_sequences_read_back_the_same_and_are_checked(log: pd.DataFrame, tmp_path) -> None:
+    con = engine.connect()
+    try:
+        table = con.create_table("events", log, temp=True)
+        path = tmp_path / "sequences.parquet"
+        rows = write_sequences(con, table, ANCHORS, DAYS, GAP, path)
+    finally:
+        con.disconnect()
+    back = read_sequences(path, DAYS)
+    assert back.days == DAYS and len(back.activity) == rows
+    # sorted by anchor, user and day: the same log writes the same bytes
+    assert back.activity[KEYS].equals(back.activity[KEYS].sort_values(KEYS))
+    want = sequences(log, ANCHORS)
+    pd.testing.assert_frame_equal(
+        back.activity.reset_index(drop=True), want[list(back.activity.columns)], check_dtype=False
+    )
+    with pytest.raises(ValueError, match="not built with 7 days"):
+        read_sequences(path, 7)
+    with pytest.raises(FileNotFoundError, match="features chapter"):
+        read_sequences(tmp_path / "missing.parquet", DAYS)
+
+
+def test_sequences_are_built_only_for_a_benchmark_with_a_sequence_model() -> None:
+    assert wanted([])  # empty: every learner
+    assert wanted(["LightGBM", "GRU"]) and wanted(["BiLSTM"])
+    assert not wanted(["LightGBM", "logistic regression"])
+
+
+def test_daily_means_count_rows_without_activity_as_zeros() -> None:
+    anchor = pd.Timestamp("2020-01-06")
+    activity = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b"],
+            "anchor": anchor,
+            "day_index": [2, 1, 2],
+            **{c: [0, 0, 0] for c in CHANNELS},
+        }
+    )
+    activity["views"] = [4, 1, 2]
+    activity["purchases"] = [1, 0, 0]
+    activity["sessions"] = [1, 1, 1]
+    rows = pd.DataFrame({"user_id": ["a", "b", "c"], "anchor": anchor, "group": ["x", "x", "y"]})
+    means = daily_means(activity, rows, 3).set_index(["group", "days_before"])
+    # group x: users a and b; on the last day (index 2) a had 5 events, b 2
+    assert means.loc[("x", 1), "events"] == pytest.approx(3.5)
+    assert means.loc[("x", 2), "events"] == pytest.approx(0.5)
+    assert means.loc[("x", 3), "events"] == 0
+    assert means.loc[("x", 1), "sessions"] == pytest.approx(1.0)
+    # group y has one user and no activity: zeros on every day, not missing
+    assert (means.loc["y", "events"] == 0).all() and len(means.loc["y"]) == 3

@@ -10,6 +10,7 @@ from modeltables import FEATURES, churn_table
 from shoplog.config.params import ModelParams
 from shoplog.config.paths import benchmark_name, paired_name
 from shoplog.dataset.labels import LABELS
+from shoplog.dataset.sequences import CHANNELS, Sequences
 from shoplog.modeling import artifacts, tasks
 
 SETTINGS = ModelParams(n_boot=10, learners=["LightGBM"], tuned=[], calibration="sigmoid")
@@ -164,3 +165,106 @@ def test_selection_optimism_is_the_kept_gap_beyond_the_others(tmp_path) -> None:
     assert got["others_gap"] == pytest.approx(others.median(), abs=5e-4)
     assert got["optimism"] == pytest.approx(gap[result.kept.name] - others.median(), abs=5e-4)
     assert all(f"{v:+.3f}" != "-0.000" for v in got.values())
+
+
+def sequence_inputs(n_users: int = 300) -> tuple[pd.DataFrame, Sequences]:
+    """Two training anchors, a validation and a test anchor; users who stay active were
+    active on the last days before the anchor, users who go dormant were not."""
+    table = two_task_table()
+    table = table[table["user_id"].isin([f"u{u}" for u in range(n_users)])]
+    earlier = table[table["split"].eq("train")].assign(
+        anchor=lambda d: d["anchor"] - pd.Timedelta(weeks=1)
+    )
+    table = pd.concat([earlier, table], ignore_index=True)
+    rng = np.random.default_rng(5)
+    rows = []
+    for row in table.itertuples():
+        active = row.dormant != 1 if rng.random() < 0.9 else row.dormant == 1
+        for day in range(4, 7) if active else ():
+            rows.append({"user_id": row.user_id, "anchor": row.anchor, "day_index": day})
+    activity = pd.DataFrame(rows)
+    for channel in CHANNELS:
+        activity[channel] = 0.0
+    activity["views"], activity["sessions"] = 3.0, 1.0
+    return table.reset_index(drop=True), Sequences(activity, 7)
+
+
+def test_the_sequence_models_join_the_benchmark_with_paired_differences(tmp_path) -> None:
+    table, sequences = sequence_inputs()
+    settings = ModelParams(n_boot=20, learners=["LightGBM", "GRU"], tuned=[], sequence_rows=400)
+    run = tasks.train_and_save(
+        table, settings, 3, 0.2, FEATURE_SETTINGS, tmp_path, sequences=sequences
+    )
+    for task in tasks.TASKS:
+        result = run.results[task]
+        assert "GRU" in set(result.table["model"])
+        assert result.kept.name.startswith("LightGBM")  # the kept model stays a tree model
+        net = result.fitted["GRU"].model
+        assert net.days_ == 7 and net.stop_rule_ == "latest anchors"
+        assert net.rows_fitted_ == 400 < len(result.data.y["train"])
+        paired = run.paired[task]
+        vs = paired[paired["model"].eq("GRU")].set_index("reference")
+        assert {result.kept.name, "recency rule"} <= set(vs.index)
+        text = tasks.sequence_sentence(result, paired)
+        gru = result.table.set_index("model").loc["GRU"]
+        assert f"the GRU's test PR-AUC is {gru['pr_auc']:.3f}" in text
+        diff = vs.loc[result.kept.name]
+        assert f"({diff['difference']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}])" in text
+        beats = diff["low"] > 0
+        assert text.endswith(
+            "The GRU beats the kept model." if beats else "does not beat the kept model."
+        )
+    # churn: the days before the anchor tell who stays; the GRU ranks far above the base rate
+    churn = run.results["churn"].table.set_index("model")["pr_auc"]
+    assert churn["GRU"] > churn["prevalence"] + 0.1
+    rows = tasks.sequence_rows_text(run.results, "GRU")
+    assert "400 of the" in rows and "drawn with the seed" in rows
+
+
+def test_the_sequence_verdict_reads_the_intervals() -> None:
+    table = pd.DataFrame(
+        {
+            "model": ["GRU", "BiLSTM"],
+            "pr_auc": [0.9, 0.8],
+            "pr_auc_low": [0.88, 0.78],
+            "pr_auc_high": [0.92, 0.82],
+        }
+    )
+    paired = pd.DataFrame(
+        {
+            "model": ["GRU", "GRU", "BiLSTM", "BiLSTM"],
+            "reference": ["kept", "recency rule", "kept", "recency rule"],
+            "difference": [0.02, 0.3, -0.001, 0.2],
+            "low": [0.01, 0.25, -0.01, 0.15],
+            "high": [0.03, 0.35, 0.008, 0.25],
+        }
+    )
+
+    class Kept:
+        name = "kept"
+
+    result = tasks.TaskResult("churn", "dormant", None, table, {}, final=Kept())  # type: ignore[arg-type]
+    text = tasks.sequence_sentence(result, paired)
+    assert "the GRU's test PR-AUC is 0.900 [0.880, 0.920], above the kept model's" in text
+    assert "the BiLSTM's test PR-AUC is 0.800" in text
+    assert "not distinguishable from the kept model's (-0.001 [-0.010, +0.008])" in text
+    assert text.endswith("The GRU beats the kept model.")
+    paired.loc[0, "low"] = -0.001
+    assert tasks.sequence_sentence(result, paired).endswith(
+        "Neither sequence model beats the kept model."
+    )
+    alone = tasks.sequence_sentence(
+        tasks.TaskResult("churn", "dormant", None, table.iloc[:0], {}, final=Kept()),  # type: ignore[arg-type]
+        paired,
+    )
+    assert "left out" in alone
+
+
+def test_a_sequence_model_needs_the_sequences(tmp_path) -> None:
+    table, _ = sequence_inputs(300)
+    asked = ModelParams(n_boot=10, learners=["LightGBM", "GRU"], tuned=[])
+    with pytest.raises(ValueError, match="need the daily sequences"):
+        tasks.train_and_save(table, asked, 3, 0.2, FEATURE_SETTINGS, tmp_path)
+    # the user tasks know both sequence models; the session tasks have no sequences
+    assert {"GRU", "BiLSTM"} <= set(tasks.models.learners(3, "purchase"))
+    assert not {"GRU", "BiLSTM"} & set(tasks.models.learners(3, "conversion"))

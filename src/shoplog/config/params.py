@@ -289,6 +289,9 @@ class FeatureParams(_Section):
     distinct_window_days: int = Field(default=30, gt=0)
     # funnel ratios, session statistics, price level and concentration use this window
     profile_window_days: int = Field(default=90, gt=0)
+    # the sequence models (GRU, BiLSTM) read each user's activity day by day over this many
+    # days before the anchor
+    sequence_days: int = Field(default=28, ge=2, le=366)
 
     @field_validator("windows")
     @classmethod
@@ -445,6 +448,9 @@ class ModelParams(_Section):
     # processes that fit the learners side by side, each on one thread (empty: one per
     # core); the results are the same for any number
     workers: int | None = Field(default=None, ge=1)
+    # the sequence models (GRU, BiLSTM) train on at most this many training rows, drawn
+    # with the seed (empty: all of them)
+    sequence_rows: int | None = Field(default=100_000, ge=100)
 
 
 class ExplainParams(_Section):

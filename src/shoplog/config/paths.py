@@ -77,6 +77,12 @@ class ProjectPaths:
         return self.processed_dir / "dataset.parquet"
 
     @property
+    def sequences_path(self) -> Path:
+        """Daily activity before each anchor, per user (active days only), for the sequence
+        models: written beside the modelling table when the benchmark has one."""
+        return self.processed_dir / "sequences.parquet"
+
+    @property
     def timeline_path(self) -> Path:
         """The anchors and their split roles, as JSON."""
         return self.processed_dir / "timeline.json"

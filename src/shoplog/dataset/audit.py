@@ -104,25 +104,20 @@ FUTURE_OFFSETS = (
 )
 
 
-def future_events_check(
-    con: DuckDBBackend,
-    events: ir.Table,
-    table: pd.DataFrame,
-    params: Params,
-    anchor: dt.datetime,
-    n_users: int,
-    seed: int,
-) -> pd.Series:
-    """Per feature, the largest relative change when events are *added* at and after
-    ``anchor`` for a seeded sample of ``n_users`` scored users (copies of each one's last
-    event, of every event type, at the anchor itself, 1 second, 1 hour and 3 days after,
-    at the log's highest price). A feature that reads the anchor's instant or the future
-    changes; a leak-free one does not. Unlike the window bounds, this check can fail."""
-    rows = table[table["anchor"] == pd.Timestamp(anchor)]
-    users = rows["user_id"].drop_duplicates().sort_values()
-    sample = users.sample(min(n_users, len(users)), random_state=seed).tolist()
+def audit_sample(table: pd.DataFrame, anchor: dt.datetime, n_users: int, seed: int) -> list[str]:
+    """A seeded sample of at most ``n_users`` users scored at ``anchor``."""
+    users = table.loc[table["anchor"] == pd.Timestamp(anchor), "user_id"]
+    users = users.drop_duplicates().sort_values()
+    return users.sample(min(n_users, len(users)), random_state=seed).tolist()
+
+
+def with_future_events(
+    con: DuckDBBackend, events: ir.Table, users: list[str], anchor: dt.datetime
+) -> ir.Table:
+    """``events`` plus, for each of ``users``, copies of their last event before ``anchor``
+    of every event type at :data:`FUTURE_OFFSETS` after it, at the log's highest price."""
     last = con.execute(
-        events.filter(events.user_id.isin(sample))
+        events.filter(events.user_id.isin(users))
         .filter(events.event_time < ibis.timestamp(anchor))
         .order_by(["user_id", ibis.desc("event_time")])
     ).drop_duplicates("user_id")
@@ -140,7 +135,51 @@ def future_events_check(
     future = ibis.memtable(
         pd.concat(added, ignore_index=True)[list(events.columns)], schema=events.schema()
     )
-    widened = events.union(future)
+    return events.union(future)
+
+
+def sequence_future_check(
+    con: DuckDBBackend,
+    events: ir.Table,
+    users: list[str],
+    anchor: dt.datetime,
+    days: int,
+    gap_minutes: float,
+) -> int:
+    """How many of ``users``' daily sequence values at ``anchor`` change when future events
+    are added (:func:`with_future_events`): 0 for sequences blind to the future."""
+    from shoplog.dataset.sequences import CHANNELS, daily_activity
+
+    def of(log: ir.Table) -> pd.DataFrame:
+        rows = daily_activity(log.filter(log.user_id.isin(users)), [anchor], days, gap_minutes)
+        return con.execute(rows).set_index(["user_id", "day_index"]).sort_index()
+
+    before, after = of(events), of(with_future_events(con, events, users, anchor))
+    joined = before.join(after, how="outer", lsuffix="_before", rsuffix="_after")
+    changed = 0
+    for c in CHANNELS:
+        a, b = joined[f"{c}_before"], joined[f"{c}_after"]
+        changed += int((a.isna() != b.isna()).sum() + ((a - b).abs() > 1e-9).sum())
+    return changed
+
+
+def future_events_check(
+    con: DuckDBBackend,
+    events: ir.Table,
+    table: pd.DataFrame,
+    params: Params,
+    anchor: dt.datetime,
+    n_users: int,
+    seed: int,
+) -> pd.Series:
+    """Per feature, the largest relative change when events are *added* at and after
+    ``anchor`` for a seeded sample of ``n_users`` scored users (copies of each one's last
+    event, of every event type, at the anchor itself, 1 second, 1 hour and 3 days after,
+    at the log's highest price). A feature that reads the anchor's instant or the future
+    changes; a leak-free one does not. Unlike the window bounds, this check can fail."""
+    rows = table[table["anchor"] == pd.Timestamp(anchor)]
+    sample = audit_sample(table, anchor, n_users, seed)
+    widened = with_future_events(con, events, sample, anchor)
     recomputed = build_table(
         con, widened, [anchor], ["audit"], params, anchor, labels=False
     ).set_index("user_id")

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from shoplog.dataset import features as F
+from shoplog.events import engine
 from shoplog.events.engine import MONEY_SCALE
 from shoplog.schema import EVENT_SHORT
 
@@ -25,6 +29,9 @@ from shoplog.schema import EVENT_SHORT
 CHANNELS = (*EVENT_SHORT.values(), "sessions", "spend")
 # the day-of-week encoding added by to_tensor: a point on the unit circle
 WEEKDAY_CHANNELS = ("weekday_sin", "weekday_cos")
+# the benchmark's learners that read the sequences (modeling.sequence_models)
+SEQUENCE_LEARNERS = ("GRU", "BiLSTM")
+_DAY_US = 86_400_000_000
 
 
 def daily_activity(
@@ -50,7 +57,7 @@ def daily_activity(
     joined = daily.join(
         a, (daily.day >= a.anchor - ibis.interval(days=days)) & (daily.day < a.anchor)
     )
-    before = a.anchor.delta(daily.day, unit="day")
+    before = engine.micros_between(a.anchor, daily.day) // _DAY_US
     return joined.select(
         daily.user_id,
         a.anchor,
@@ -58,6 +65,75 @@ def daily_activity(
         **{c: daily[c] for c in CHANNELS if c != "spend"},
         spend=daily.spend.cast("float64") / MONEY_SCALE,
     )
+
+
+def wanted(learners: Sequence[str]) -> bool:
+    """Whether a benchmark of ``learners`` (the ``models.learners`` parameter; empty: all)
+    has a sequence model, so the sequences must be built."""
+    return not learners or any(name in SEQUENCE_LEARNERS for name in learners)
+
+
+def write_sequences(
+    con,
+    events: ir.Table,
+    anchors: Sequence[dt.datetime],
+    days: int,
+    gap_minutes: float,
+    out_path: str | Path,
+) -> int:
+    """:func:`daily_activity` written to ``out_path`` (Parquet, sorted by anchor, user and
+    day, so the same log gives the same bytes); the number of active user-days."""
+    expr = daily_activity(events, anchors, days, gap_minutes).order_by(
+        ["anchor", "user_id", "day_index"]
+    )
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    engine.write_parquet(con, expr, out_path)
+    return int(pq.ParquetFile(out_path).metadata.num_rows)
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """The active user-days of :func:`daily_activity` and how many days before each anchor
+    they span (the ``features.sequence_days`` they were built with)."""
+
+    activity: pd.DataFrame
+    days: int
+
+
+def read_sequences(path: str | Path, days: int) -> Sequences:
+    """The sequences written by :func:`write_sequences` with ``days`` days."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no daily sequences; the features chapter writes them when the "
+            "benchmark has a sequence model (models.learners), so run it first"
+        )
+    activity = pd.read_parquet(path)
+    outside = activity["day_index"].lt(0) | activity["day_index"].ge(days)
+    if outside.any():
+        raise ValueError(
+            f"{path}: {int(outside.sum())} rows have a day_index outside 0 to {days - 1}: "
+            f"it was not built with {days} days (features.sequence_days); run the features "
+            "chapter again"
+        )
+    return Sequences(activity, days)
+
+
+def daily_means(activity: pd.DataFrame, rows: pd.DataFrame, days: int) -> pd.DataFrame:
+    """Mean events (all types) and sessions per row on each day before the anchor, by
+    ``group``: ``rows`` holds user_id, anchor and group, one row per scored user and anchor
+    (a row without activity counts as zeros). Columns group, days_before (``days`` to 1),
+    events, sessions."""
+    kinds = list(EVENT_SHORT.values())
+    found = activity.merge(rows[["user_id", "anchor", "group"]], on=["user_id", "anchor"])
+    found = found.assign(events=found[kinds].sum(axis=1))
+    sums = found.groupby(["group", "day_index"])[["events", "sessions"]].sum()
+    sizes = rows.groupby("group").size()
+    grid = pd.MultiIndex.from_product([sizes.index, range(days)], names=["group", "day_index"])
+    out = sums.reindex(grid, fill_value=0).astype("float64")
+    out = out.div(sizes, axis=0, level="group").reset_index()
+    out.insert(1, "days_before", days - out.pop("day_index"))
+    return out
 
 
 def to_tensor(active: pd.DataFrame, keys: pd.DataFrame, days: int) -> np.ndarray:

@@ -15,6 +15,7 @@ other learner.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 
@@ -23,7 +24,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import make_pipeline
 
-from shoplog.modeling.models import imputed_scaled
+from shoplog.dataset import sequences as S
+from shoplog.modeling.models import TaskData, imputed_scaled
 
 # before Keras or JAX are imported: the JAX backend (the only one installed), the CPU, one
 # thread
@@ -44,6 +46,18 @@ def sequence_frame(tensor: np.ndarray, channels: tuple[str, ...]) -> pd.DataFram
         raise ValueError(f"{k} channels in the array, {len(channels)} names")
     names = [f"{SEQUENCE_PREFIX}{d:02d}_{c}" for d in range(days) for c in channels]
     return pd.DataFrame(tensor.reshape(rows, days * k), columns=names)
+
+
+def with_sequences(data: TaskData, sequences: S.Sequences) -> TaskData:
+    """``data`` with each row's daily sequence (:func:`shoplog.dataset.sequences.to_tensor`)
+    as columns ``seq_<day>_<channel>`` after its features, for the sequence learners."""
+    names = (*S.CHANNELS, *S.WEEKDAY_CHANNELS)
+    X = {}
+    for split, frame in data.X.items():
+        keys = pd.DataFrame({"user_id": data.users[split], "anchor": data.anchors[split]})
+        tensor = S.to_tensor(sequences.activity, keys, sequences.days)
+        X[split] = pd.concat([frame.reset_index(drop=True), sequence_frame(tensor, names)], axis=1)
+    return dataclasses.replace(data, X=X)
 
 
 def split_columns(columns: list[str]) -> tuple[list[str], list[str], int, list[str]]:
@@ -78,7 +92,8 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
     """A GRU (``cell="gru"``) or bidirectional LSTM (``cell="bilstm"``) over the daily
     sequence, its last state joined with the static features (imputed and scaled as for
     the linear model), then one hidden layer and a sigmoid. Counts and spend enter as
-    log1p, scaled on training rows."""
+    log1p, scaled on training rows. ``max_rows``: train on a seeded sample of at most that
+    many training rows."""
 
     def __init__(
         self,
@@ -90,6 +105,7 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
         learning_rate: float = 3e-3,
         patience: int = 2,
         stop_fraction: float = 0.2,
+        max_rows: int | None = None,
         random_state: int = 0,
     ) -> None:
         self.cell = cell
@@ -100,6 +116,7 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.patience = patience
         self.stop_fraction = stop_fraction
+        self.max_rows = max_rows
         self.random_state = random_state
 
     def _arrays(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -134,19 +151,35 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
         )
         return model
 
+    def _stop_slice(self, n: int, time: np.ndarray | None) -> np.ndarray:
+        """The early-stopping rows: the latest anchors of ``time``; with a single training
+        anchor (or no times) a seeded random share of the rows, recorded in ``stop_rule_``."""
+        if time is not None and len(np.unique(time)) >= 2:
+            self.stop_rule_ = "latest anchors"
+            return stop_rows(np.asarray(time), self.stop_fraction)
+        self.stop_rule_ = "random rows"
+        rng = np.random.default_rng(self.random_state + 1)
+        late = np.zeros(n, dtype=bool)
+        late[rng.choice(n, max(1, round(n * self.stop_fraction)), replace=False)] = True
+        return late
+
     def fit(self, X: pd.DataFrame, y: np.ndarray, time: np.ndarray | None = None):
         """Fit on the training rows; ``time`` (each row's anchor) picks the early-stopping
-        slice, the latest anchors (without it: the last rows, in the table's time order)."""
+        slice, the latest anchors (with one anchor or none: a seeded random slice)."""
         import keras
 
         X = pd.DataFrame(X).reset_index(drop=True)
         y = np.asarray(y, dtype="float32")
+        if self.max_rows is not None and len(X) > self.max_rows:
+            # a seeded sample of training rows (in their order): the cost of an epoch
+            # follows the rows, and the sample is said where the benchmark is shown
+            rng = np.random.default_rng(self.random_state)
+            rows = np.sort(rng.choice(len(X), self.max_rows, replace=False))
+            X, y = X.iloc[rows].reset_index(drop=True), y[rows]
+            time = None if time is None else np.asarray(time)[rows]
+        self.rows_fitted_ = len(X)
         self.static_, self.sequence_, self.days_, self.channels_ = split_columns(list(X.columns))
-        late = (
-            stop_rows(np.asarray(time), self.stop_fraction)
-            if time is not None
-            else np.arange(len(X)) >= round(len(X) * (1 - self.stop_fraction))
-        )
+        late = self._stop_slice(len(X), time)
         fit_rows = X[~late]
         # the static features as the linear model and the MLP take them (median imputation
         # with missing-value indicators, then scaling), fitted on the fitting rows only

@@ -19,6 +19,7 @@ import pandas as pd
 from shoplog.config.params import ModelParams
 from shoplog.config.paths import benchmark_name, paired_name
 from shoplog.dataset.labels import LABELS
+from shoplog.dataset.sequences import SEQUENCE_LEARNERS, Sequences
 from shoplog.modeling import artifacts, models, tuning
 from shoplog.modeling import metrics as M
 
@@ -73,6 +74,8 @@ JOB_COST = {
     "LightGBM": 12,
     "BG/NBD P(alive)": 8,
     "logistic regression": 7,
+    "GRU": 30,
+    "BiLSTM": 40,
 }
 
 
@@ -101,15 +104,28 @@ class JobResult:
 
 
 def run_job(
-    job: Job, data: models.TaskData, settings: ModelParams, seed: int, top_k: float
+    job: Job,
+    data: models.TaskData,
+    settings: ModelParams,
+    seed: int,
+    top_k: float,
+    sequences: Sequences | None = None,
 ) -> JobResult:
     """Run one job on one thread (BLAS and OpenMP pools limited to one): fit (or tune) on
-    train, threshold on validation, score test with its bootstrap draws."""
+    train, threshold on validation, score test with its bootstrap draws. A sequence
+    learner's rows get their daily ``sequences`` here, in the worker, so that only the
+    compact active days travel to it."""
     import time
 
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
+    if job.name in SEQUENCE_LEARNERS:
+        from shoplog.modeling.sequence_models import with_sequences
+
+        if sequences is None:
+            raise ValueError(f"{job.name} needs the daily sequences (none were given)")
+        data = with_sequences(data, sequences)
     with threadpool_limits(models.THREADS):
         tuned = None
         if job.kind == "tune":
@@ -118,7 +134,7 @@ def run_job(
             fitted = models.fit_and_score(label, tuned.factory, data)
         else:
             label = job.name
-            factory = models.learners(seed, job.task)[job.name]
+            factory = models.learners(seed, job.task, settings.sequence_rows)[job.name]
             fitted = models.fit_and_score(label, factory, data)
         row = models.score_row(label, fitted, data, top_k, settings.n_boot, seed)
     return JobResult(job, row, fitted, tuned, time.perf_counter() - start)
@@ -141,12 +157,15 @@ def run_tasks(
     seed: int,
     top_k: float,
     progress: Callable[[str], None] | None = None,
+    sequences: Sequences | None = None,
 ) -> tuple[dict[str, TaskResult], pd.DataFrame]:
     """Benchmark every model on each task, tune the tunable ones, keep the best tree model;
     and the time each job took.
 
     All jobs of all tasks run side by side in ``models.workers`` processes, each learner on
-    one thread, so the results are the same for any number of workers."""
+    one thread, so the results are the same for any number of workers. The sequence
+    models run only with the daily ``sequences`` (asked for by name without them: an
+    error)."""
     for task in task_names:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; tasks: {list(TASKS)}")
@@ -158,17 +177,31 @@ def run_tasks(
         unknown = sorted(set(only or []) - set(known))
         if unknown:
             raise ValueError(f"unknown models {unknown} (models.learners); known: {list(known)}")
+        if sequences is None:
+            asked = [n for n in only or [] if n in SEQUENCE_LEARNERS]
+            if asked:
+                raise ValueError(
+                    f"{asked} need the daily sequences (data/processed/sequences.parquet, "
+                    "written by the features chapter); run it, or leave them out of "
+                    "models.learners"
+                )
+            known = {n: f for n, f in known.items() if n not in SEQUENCE_LEARNERS}
         jobs += [Job("fit", task, name) for name in known if only is None or name in only]
         for name in settings.tuned:
             if name not in tuning.SPACES:
                 raise ValueError(f"no search space for {name!r}; tunable: {sorted(tuning.SPACES)}")
             jobs.append(Job("tune", task, name))
     ordered = sorted(jobs, key=lambda j: -j.cost)
+
+    def feed(job: Job) -> Sequences | None:
+        """The sequences, sent only to the jobs that read them."""
+        return sequences if job.name in SEQUENCE_LEARNERS else None
+
     n_workers = workers_for(settings, len(jobs))
     if n_workers == 1:
         done = []
         for job in ordered:
-            done.append(run_job(job, datas[job.task], settings, seed, top_k))
+            done.append(run_job(job, datas[job.task], settings, seed, top_k, feed(job)))
             _report(progress, done[-1])
     else:
         from joblib import Parallel, delayed
@@ -176,7 +209,8 @@ def run_tasks(
         pool = Parallel(n_jobs=n_workers, backend="loky", return_as="generator")
         done = []
         for result in pool(
-            delayed(run_job)(job, datas[job.task], settings, seed, top_k) for job in ordered
+            delayed(run_job)(job, datas[job.task], settings, seed, top_k, feed(job))
+            for job in ordered
         ):
             done.append(result)
             _report(progress, result)
@@ -284,6 +318,7 @@ def train_and_save(
     feature_settings: dict[str, dict],
     models_dir: str | Path,
     progress: Callable[[str], None] | None = None,
+    sequences: Sequences | None = None,
 ) -> Benchmark:
     """Benchmark, tune, choose and calibrate each task; save the kept models, their cards
     (with the ``feature_settings`` the table was built with) and the benchmark tables.
@@ -299,7 +334,9 @@ def train_and_save(
     features, unobserved = models.observed_features(
         table, [c for c in table.columns if c not in keys]
     )
-    results, timings = run_tasks(table, features, list(TASKS), settings, seed, top_k, progress)
+    results, timings = run_tasks(
+        table, features, list(TASKS), settings, seed, top_k, progress, sequences
+    )
     cards, paired = {}, {}
     for task, result in results.items():
         card = model_card(result, seed, settings.calibration, top_k, feature_settings)
@@ -501,6 +538,67 @@ def paired_sentence(
 
 RECENCY = "days_since_last_event"
 RECENCY_RULE = "recency rule"
+
+
+def _verdict(row: pd.Series) -> str:
+    """An interval's reading: above, below or indistinguishable from zero."""
+    if row["low"] > 0:
+        return "above"
+    if row["high"] < 0:
+        return "below"
+    return "not distinguishable from"
+
+
+def sequence_rows_text(results: dict[str, TaskResult], net: str) -> str:
+    """How many training rows the sequence model ``net`` was fitted on, per task: all of
+    them, or a sample drawn with the seed."""
+    parts = []
+    for task, result in results.items():
+        fitted, total = result.fitted[net].model.rows_fitted_, len(result.data.y["train"])
+        parts.append(
+            f"all {total:,} training rows for {task}"
+            if fitted == total
+            else f"{fitted:,} of the {total:,} training rows for {task}, drawn with the seed"
+        )
+    return " and ".join(parts)
+
+
+def sequence_sentence(result: TaskResult, paired: pd.DataFrame) -> str:
+    """What the sequence models' test PR-AUCs say against the kept model and the recency
+    rule, from the paired differences; and the verdict: whether either beats the kept
+    model (its paired interval above zero)."""
+    table = result.table.set_index("model")
+    nets = [n for n in SEQUENCE_LEARNERS if n in table.index]
+    if not nets:
+        return "The sequence models were left out of this benchmark (`models.learners`)."
+    kept = result.kept.name
+    parts, beats = [], []
+    for net in nets:
+        row = table.loc[net]
+        text = (
+            f"the {net}'s test PR-AUC is {row['pr_auc']:.3f} [{row['pr_auc_low']:.3f}, "
+            f"{row['pr_auc_high']:.3f}]"
+        )
+        versus = []
+        for reference, name in ((kept, "the kept model"), (RECENCY_RULE, "the recency rule")):
+            found = paired[paired["model"].eq(net) & paired["reference"].eq(reference)]
+            if found.empty:
+                continue
+            diff = found.iloc[0]
+            versus.append(f"{_verdict(diff)} {name}'s ({_difference(diff)})")
+            if reference == kept and diff["low"] > 0:
+                beats.append(net)
+        parts.append(text + (", " + " and ".join(versus) if versus else ""))
+    sentence = "Paired over the same resampled users, " + "; ".join(parts) + "."
+    if beats:
+        verdict = (
+            f" The {' and the '.join(beats)} beat{'s' if len(beats) == 1 else ''} the kept model."
+        )
+    elif len(nets) == 1:
+        verdict = f" The {nets[0]} does not beat the kept model."
+    else:
+        verdict = " Neither sequence model beats the kept model."
+    return sentence + verdict
 
 
 def _scores(result: TaskResult, name: str) -> np.ndarray:

@@ -151,6 +151,12 @@ ARTIFACTS = (
         "the modelling table: one row per user and anchor, features, labels, split",
     ),
     Artifact(
+        "sequences_path",
+        ("05_features",),
+        "each user's activity day by day before each anchor (active days only), read by "
+        "the sequence models",
+    ),
+    Artifact(
         "timeline_path",
         ("05_features",),
         "anchors, their splits, the label horizon and the feature settings used",
