@@ -218,7 +218,8 @@ def test_the_sequence_models_join_the_benchmark_with_paired_differences(tmp_path
     churn = run.results["churn"].table.set_index("model")["pr_auc"]
     assert churn["GRU"] > churn["prevalence"] + 0.1
     rows = tasks.sequence_rows_text(run.results, "GRU")
-    assert "400 of the" in rows and "drawn with the seed" in rows
+    assert rows.startswith("training rows drawn with the seed: 400 of ")
+    assert rows.endswith(f"400 of {len(run.results['purchase'].data.y['train']):,} for purchase")
 
 
 def test_the_sequence_verdict_reads_the_intervals() -> None:

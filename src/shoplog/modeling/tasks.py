@@ -64,6 +64,8 @@ class TaskResult:
 # while one long job finishes. Order only; results do not depend on it.
 JOB_COST = {
     "tune": 73,
+    "BiLSTM": 44,
+    "GRU": 37,
     "logistic regression + SMOTE": 24,
     "random forest": 18,
     "balanced bagging": 17,
@@ -74,8 +76,6 @@ JOB_COST = {
     "LightGBM": 12,
     "BG/NBD P(alive)": 8,
     "logistic regression": 7,
-    "GRU": 30,
-    "BiLSTM": 40,
 }
 
 
@@ -550,17 +550,19 @@ def _verdict(row: pd.Series) -> str:
 
 
 def sequence_rows_text(results: dict[str, TaskResult], net: str) -> str:
-    """How many training rows the sequence model ``net`` was fitted on, per task: all of
-    them, or a sample drawn with the seed."""
-    parts = []
+    """Which training rows the sequence model ``net`` was fitted on, per task: all of them,
+    or a sample drawn with the seed (``models.sequence_rows``)."""
+    parts, sampled = [], False
     for task, result in results.items():
         fitted, total = result.fitted[net].model.rows_fitted_, len(result.data.y["train"])
+        sampled |= fitted < total
         parts.append(
-            f"all {total:,} training rows for {task}"
+            f"all {total:,} for {task}"
             if fitted == total
-            else f"{fitted:,} of the {total:,} training rows for {task}, drawn with the seed"
+            else f"{fitted:,} of {total:,} for {task}"
         )
-    return " and ".join(parts)
+    lead = "training rows drawn with the seed: " if sampled else "their training rows, "
+    return lead + " and ".join(parts)
 
 
 def sequence_sentence(result: TaskResult, paired: pd.DataFrame) -> str:
