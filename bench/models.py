@@ -7,7 +7,10 @@ threshold, test scores and user bootstrap), the whole benchmark's wall time, the
 models' test PR-AUC, and TreeSHAP on the rows ``shoplog score`` would explain. With
 ``--before DIR`` (a models folder of an earlier run, its ``*_benchmark.csv``) it also prints
 each model's test PR-AUC then and now, and whether the move stays inside the earlier 95%
-interval. Target (issue 21): the benchmark of both tasks within 4 minutes on 2 cores.
+interval. The sequence models (GRU, BiLSTM) run when the features chapter wrote their
+daily sequences beside the table (``sequences.parquet``). Targets: the benchmark of both
+tasks within 4 minutes on 2 cores (issue 21); the sequence models add at most 90 s
+(issue 23: compare a run with ``--set 'models.learners=[...]'`` naming the others).
 
     .venv/bin/python bench/models.py --dataset data/processed/dataset.parquet \
         --before /path/to/earlier/data/outputs/models
@@ -29,11 +32,16 @@ def measure(dataset: Path, profile: str, overrides: list[str]) -> dict:
     import pandas as pd
 
     from shoplog.config.params import load_params
+    from shoplog.dataset import sequences as S
     from shoplog.dataset.labels import LABELS
     from shoplog.modeling import explain, models, tasks
 
     params = load_params(profile, overrides)
     table = pd.read_parquet(dataset)
+    beside = dataset.with_name("sequences.parquet")
+    sequences = None
+    if S.wanted(params.models.learners) and beside.exists():
+        sequences = S.read_sequences(beside, params.features.sequence_days)
     features, _ = models.observed_features(
         table, [c for c in table.columns if c not in {"user_id", "anchor", "split", *LABELS}]
     )
@@ -45,6 +53,7 @@ def measure(dataset: Path, profile: str, overrides: list[str]) -> dict:
         params.models,
         params.seed,
         params.targeting.top_k_fraction,
+        sequences=sequences,
     )
     total = time.perf_counter() - start
     score_rows = table[table["split"] == "score"][features].astype("float64")
@@ -64,6 +73,7 @@ def measure(dataset: Path, profile: str, overrides: list[str]) -> dict:
         workers=tasks.workers_for(params.models, len(timings)),
         features=len(features),
         score_rows=len(score_rows),
+        sequences=sequences is not None,
         peak_mib=peak_mib(),
     )
     return out
@@ -105,7 +115,8 @@ def main() -> int:
         args.json.write_text(json.dumps(res, indent=1))
     print(
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {res['workers']} workers, "
-        f"{res['features']} features"
+        f"{res['features']} features, sequence models "
+        + ("included" if res["sequences"] else "not run (no sequences.parquet, or left out)")
     )
     for task, t in res["tasks"].items():
         r = t["rows"]

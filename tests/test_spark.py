@@ -1,6 +1,6 @@
 """The engine on Apache Spark (``engine.backend: pyspark``, ``local[2]``) computes what DuckDB
 computes on the CI book's log, read in place as a dataset partitioned by date: the
-modelling table, the directly-follows counts and variants, the daily series and the cohort
+modelling table and the daily sequences, the directly-follows counts and variants, the daily series and the cohort
 matrix (integers exactly, floats to 1e-9); and
 the whole CI book built on Spark glues the same numbers.
 
@@ -22,6 +22,7 @@ from shoplog.behaviour import eda, journeys, seasonality
 from shoplog.config.params import EngineParams, load_params
 from shoplog.config.paths import ProjectPaths
 from shoplog.dataset import table as dataset
+from shoplog.dataset.sequences import daily_activity, read_sequences
 from shoplog.dataset.splits import Timeline
 from shoplog.events import canonical, engine
 from shoplog.events.ingest import QualityReport
@@ -88,6 +89,16 @@ def test_spark_tables_equal_duckdbs(ci_book: ProjectPaths, spark_con, tmp_path: 
     )
     assert len(book) > 1000
     assert_same_frame(book, spark_table, "modelling table")
+    # the daily sequences beside it
+    days = params.features.sequence_days
+    spark_days = spark_con.execute(
+        daily_activity(logs["pyspark"], timeline.scored, days, gap).order_by(
+            ["anchor", "user_id", "day_index"]
+        )
+    )
+    book_days = read_sequences(ci_book.sequences_path, days).activity
+    assert len(book_days) > 1000
+    assert_same_frame(book_days, spark_days, "daily sequences")
 
     out: dict[str, dict[str, pd.DataFrame]] = {}
     for name, events in logs.items():
