@@ -1,8 +1,8 @@
 """The engine on Apache Spark (``engine.backend: pyspark``, ``local[2]``) computes what DuckDB
 computes on the CI book's log, read in place as a dataset partitioned by date: the
-modelling table and the daily sequences, the directly-follows counts and variants, the daily series and the cohort
-matrix (integers exactly, floats to 1e-9); and
-the whole CI book built on Spark glues the same numbers.
+modelling table and the daily sequences, the directly-follows counts and variants, the
+daily series and the cohort matrix (integers exactly, floats to 1e-9); and the whole CI
+book built on Spark glues the same numbers.
 
 Spark needs a Java runtime: ``make test`` installs Debian's OpenJDK when it is missing.
 These tests are skipped, saying why, only when pyspark or Java cannot be had."""
