@@ -95,3 +95,17 @@ def test_sequence_columns_are_checked() -> None:
         split_columns([*static, *seq[:-1]])
     with pytest.raises(ValueError, match="no sequence columns"):
         split_columns(static)
+
+
+def test_one_training_anchor_stops_on_seeded_rows_and_max_rows_samples(task) -> None:
+    X, y, X_test, _ = task
+    one = np.repeat(np.datetime64("2020-01-06"), len(X))
+    net = SequenceNet(epochs=1, max_rows=500, random_state=2).fit(X, y, time=one)
+    # no later anchor to hold out: a seeded fifth of the sampled rows watches the loss
+    assert net.stop_rule_ == "random rows" and net.rows_fitted_ == 500
+    again = SequenceNet(epochs=1, max_rows=500, random_state=2).fit(X, y, time=one)
+    assert np.array_equal(net.predict_proba(X_test), again.predict_proba(X_test))
+    two = np.repeat(np.array(["2020-01-06", "2020-01-13"], dtype="datetime64[D]"), len(X) // 2)
+    assert SequenceNet(epochs=1, random_state=2).fit(X, y, time=two).stop_rule_ == (
+        "latest anchors"
+    )
