@@ -13,8 +13,10 @@ from shoplog.config.params import load_params
 from shoplog.config.paths import ProjectPaths
 from shoplog.dataset.sequences import (
     CHANNELS,
+    benchmarked,
     daily_activity,
     daily_means,
+    named,
     read_sequences,
     to_tensor,
     wanted,
@@ -151,6 +153,8 @@ def test_sequences_are_built_only_for_a_benchmark_with_a_sequence_model() -> Non
     assert wanted([])  # empty: every learner
     assert wanted(["LightGBM", "GRU"]) and wanted(["BiLSTM"])
     assert not wanted(["LightGBM", "logistic regression"])
+    assert named(benchmarked([])) == "a GRU and a bidirectional LSTM"
+    assert named(benchmarked(["LightGBM", "BiLSTM"])) == "a bidirectional LSTM"
 
 
 def test_daily_means_count_rows_without_activity_as_zeros() -> None:

@@ -67,10 +67,25 @@ def daily_activity(
     )
 
 
+# how the book names each sequence model in a sentence
+SEQUENCE_NAMES = {"GRU": "a GRU", "BiLSTM": "a bidirectional LSTM"}
+
+
+def benchmarked(learners: Sequence[str]) -> list[str]:
+    """The sequence models a benchmark of ``learners`` has (the ``models.learners``
+    parameter; empty: every learner)."""
+    return [n for n in SEQUENCE_LEARNERS if not learners or n in learners]
+
+
 def wanted(learners: Sequence[str]) -> bool:
-    """Whether a benchmark of ``learners`` (the ``models.learners`` parameter; empty: all)
-    has a sequence model, so the sequences must be built."""
-    return not learners or any(name in SEQUENCE_LEARNERS for name in learners)
+    """Whether a benchmark of ``learners`` has a sequence model, so the sequences must be
+    built."""
+    return bool(benchmarked(learners))
+
+
+def named(models: Sequence[str]) -> str:
+    """The sequence ``models`` in words: "a GRU and a bidirectional LSTM"."""
+    return " and ".join(SEQUENCE_NAMES[m] for m in models)
 
 
 def write_sequences(
