@@ -450,7 +450,7 @@ class ModelParams(_Section):
     workers: int | None = Field(default=None, ge=1)
     # the sequence models (GRU, BiLSTM) train on at most this many training rows, drawn
     # with the seed (empty: all of them)
-    sequence_rows: int | None = Field(default=100_000, ge=100)
+    sequence_rows: int | None = Field(default=80_000, ge=100)
 
 
 class ExplainParams(_Section):

@@ -127,9 +127,10 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
         return seq.astype("float32"), static.astype("float32")
 
     def _log_sequence(self, X: pd.DataFrame) -> np.ndarray:
-        """The (rows, days, channels) sequence, counts and spend as signed log1p."""
-        seq = X[self.sequence_].to_numpy(dtype="float64").reshape(len(X), self.days_, -1)
-        return np.sign(seq) * np.log1p(np.abs(seq))
+        """The (rows, days, channels) sequence, counts and spend as signed log1p (float32,
+        the network's type: half the memory and time of float64 on 100k x 280 values)."""
+        seq = X[self.sequence_].to_numpy(dtype="float32").reshape(len(X), self.days_, -1)
+        return np.copysign(np.log1p(np.abs(seq)), seq)
 
     def _build(self, k: int, s: int):
         import keras
@@ -185,10 +186,11 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
         # with missing-value indicators, then scaling), fitted on the fitting rows only
         if self.static_:
             self.static_pipe_ = make_pipeline(*imputed_scaled()).fit(fit_rows[self.static_])
+        # per channel, summed in float64; kept in float32, the sequences' type
         seq = self._log_sequence(fit_rows)
-        self.seq_mean_ = seq.mean(axis=(0, 1))
-        spread = seq.std(axis=(0, 1))
-        self.seq_scale_ = np.where(spread > 0, spread, 1.0)
+        self.seq_mean_ = seq.mean(axis=(0, 1), dtype="float64").astype("float32")
+        spread = seq.std(axis=(0, 1), dtype="float64")
+        self.seq_scale_ = np.where(spread > 0, spread, 1.0).astype("float32")
         seq_all, static_all = self._arrays(X)
         self.model_ = self._build(seq_all.shape[2], static_all.shape[1])
         stop = keras.callbacks.EarlyStopping(
