@@ -103,6 +103,7 @@ def test_one_training_anchor_stops_on_seeded_rows_and_max_rows_samples(task) -> 
     net = SequenceNet(epochs=1, max_rows=500, random_state=2).fit(X, y, time=one)
     # no later anchor to hold out: a seeded fifth of the sampled rows watches the loss
     assert net.stop_rule_ == "random rows" and net.rows_fitted_ == 500
+    assert net.stop_share_ == 0.2
     again = SequenceNet(epochs=1, max_rows=500, random_state=2).fit(X, y, time=one)
     assert np.array_equal(net.predict_proba(X_test), again.predict_proba(X_test))
     two = np.repeat(np.array(["2020-01-06", "2020-01-13"], dtype="datetime64[D]"), len(X) // 2)

@@ -217,6 +217,9 @@ def test_the_sequence_models_join_the_benchmark_with_paired_differences(tmp_path
     # churn: the days before the anchor tell who stays; the GRU ranks far above the base rate
     churn = run.results["churn"].table.set_index("model")["pr_auc"]
     assert churn["GRU"] > churn["prevalence"] + 0.1
+    stop = tasks.sequence_stop_text(run.results, ["GRU"])
+    shares = {round(100 * r.fitted["GRU"].model.stop_share_) for r in run.results.values()}
+    assert stop.startswith("the latest training anchors (") and f"{min(shares)}%" in stop
     rows = tasks.sequence_rows_text(run.results, "GRU")
     assert rows.startswith("training rows drawn with the seed: 400 of ")
     assert rows.endswith(f"400 of {len(run.results['purchase'].data.y['train']):,} for purchase")

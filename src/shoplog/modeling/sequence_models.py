@@ -154,14 +154,17 @@ class SequenceNet(ClassifierMixin, BaseEstimator):
 
     def _stop_slice(self, n: int, time: np.ndarray | None) -> np.ndarray:
         """The early-stopping rows: the latest anchors of ``time``; with a single training
-        anchor (or no times) a seeded random share of the rows, recorded in ``stop_rule_``."""
+        anchor (or no times) a seeded random share of the rows; the rule and the share of rows
+        are kept as ``stop_rule_`` and ``stop_share_``."""
         if time is not None and len(np.unique(time)) >= 2:
             self.stop_rule_ = "latest anchors"
-            return stop_rows(np.asarray(time), self.stop_fraction)
-        self.stop_rule_ = "random rows"
-        rng = np.random.default_rng(self.random_state + 1)
-        late = np.zeros(n, dtype=bool)
-        late[rng.choice(n, max(1, round(n * self.stop_fraction)), replace=False)] = True
+            late = stop_rows(np.asarray(time), self.stop_fraction)
+        else:
+            self.stop_rule_ = "random rows"
+            rng = np.random.default_rng(self.random_state + 1)
+            late = np.zeros(n, dtype=bool)
+            late[rng.choice(n, max(1, round(n * self.stop_fraction)), replace=False)] = True
+        self.stop_share_ = float(late.mean())
         return late
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, time: np.ndarray | None = None):

@@ -565,6 +565,21 @@ def sequence_rows_text(results: dict[str, TaskResult], net: str) -> str:
     return lead + " and ".join(parts)
 
 
+def sequence_stop_text(results: dict[str, TaskResult], nets: list[str]) -> str:
+    """Which training rows the sequence models' early stopping watched, with their share of
+    the rows each network trained on (the latest whole anchors hold only about the share
+    asked for)."""
+    fitted = [r.fitted[n].model for r in results.values() for n in nets]
+    shares = sorted({round(100 * m.stop_share_) for m in fitted})
+    share = f"{shares[0]}%" if len(shares) == 1 else f"{shares[0]}% to {shares[-1]}%"
+    if all(m.stop_rule_ == "latest anchors" for m in fitted):
+        return f"the latest training anchors ({share} of the rows each trained on)"
+    return (
+        f"a seeded {share} of the rows each trained on (there is one training anchor, so "
+        "no later one to hold out)"
+    )
+
+
 def sequence_sentence(result: TaskResult, paired: pd.DataFrame) -> str:
     """What the sequence models' test PR-AUCs say against the kept model and the recency
     rule, from the paired differences; and the verdict: whether either beats the kept
