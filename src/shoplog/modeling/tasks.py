@@ -478,6 +478,16 @@ def _difference(row: pd.Series, fmt: str = "+.3f") -> str:
     return f"{row['difference']:{fmt}} [{row['low']:{fmt}}, {row['high']:{fmt}}]"
 
 
+def _verdict(row: pd.Series, above: str = "above", below: str = "below") -> str:
+    """A paired interval's reading in words: ``above`` or ``below`` when it excludes zero on
+    that side, else "not distinguishable from"."""
+    if row["low"] > 0:
+        return above
+    if row["high"] < 0:
+        return below
+    return "not distinguishable from"
+
+
 def paired_sentence(
     paired: pd.DataFrame, kept: str, baselines: tuple[str, ...], same: tuple[str, ...] = ()
 ) -> str:
@@ -494,12 +504,7 @@ def paired_sentence(
         if base not in paired["reference"].values:
             continue
         row = paired[paired["reference"].eq(base) & paired["model"].eq(kept)].iloc[0]
-        if row["low"] > 0:
-            verdict = "higher than"
-        elif row["high"] < 0:
-            verdict = "lower than"
-        else:
-            verdict = "not distinguishable from"
+        verdict = _verdict(row, above="higher than", below="lower than")
         parts.append(f"{verdict} the {base}'s by {_difference(row)}")
     text = (
         "Paired over the same resampled users, the kept model's test PR-AUC is "
@@ -538,15 +543,6 @@ def paired_sentence(
 
 RECENCY = "days_since_last_event"
 RECENCY_RULE = "recency rule"
-
-
-def _verdict(row: pd.Series) -> str:
-    """An interval's reading: above, below or indistinguishable from zero."""
-    if row["low"] > 0:
-        return "above"
-    if row["high"] < 0:
-        return "below"
-    return "not distinguishable from"
 
 
 def sequence_rows_text(results: dict[str, TaskResult], net: str) -> str:
