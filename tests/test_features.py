@@ -232,6 +232,30 @@ def test_a_subset_of_features_equals_the_full_table() -> None:
     assert_same_table(part, full, names)
 
 
+# subsets that fold different stretch columns (stretch_columns): the yardstick's kind
+# (openings only, no session windows), session numbering without pieces, other reads
+SUBSETS = [
+    ["views_1d", "purchases_3d", "sessions_3d", "spend_3d", "days_since_last_event",
+     "days_since_last_purchase", "categories_2d"],
+    ["orders_3d", "sessions_total", "mean_visit_gap_days", "aov_1d"],
+    ["days_since_last_cart", "tenure_days", "view_price_mean_3d", "top_hour_share_3d"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("names", SUBSETS, ids=["openings", "orders", "other"])
+@settings(SLOW, max_examples=6)
+@given(event_logs(), st.booleans())
+def test_a_subset_of_features_with_or_without_labels_equals_the_reference(
+    names: list[str], events: pd.DataFrame, labels: bool
+) -> None:
+    # a subset folds and numbers only the stretch columns it reads: whatever is left
+    # out, what is computed must not change
+    part = engine_table(events, PARAMS, names=names, labels=labels)
+    wanted = [n for n in NAMES if n in names] + (list(LABELS) if labels else [])
+    assert list(part.columns) == ["user_id", "anchor", *wanted, "split"]
+    assert_same_table(part, reference_table(events), wanted)
+
+
 def test_unobserved_horizon_gets_no_label() -> None:
     anchor = ANCHORS[2]
     events = _log((anchor - dt.timedelta(hours=1), "a", "view"))

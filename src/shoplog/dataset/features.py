@@ -39,9 +39,7 @@ import pandas as pd
 
 from shoplog.config.params import FeatureParams
 from shoplog.dataset.contract import (
-    HOURS,
     TOPS,
-    WEEKDAYS,
     FeatureSpec,
     feature_contract,
     is_zero_filled,
@@ -130,21 +128,42 @@ _STRETCH_COLUMNS = (
 )
 
 
-def fold_stretches(events: ir.Table, gap_minutes: float) -> ir.Table:
+def fold_stretches(
+    events: ir.Table, gap_minutes: float, columns: frozenset[str] | None = None
+) -> ir.Table:
     """The log folded into one row per user, clock hour and stretch of
-    :func:`bucket_seconds`: a hash aggregate, no sort, a fraction of the rows."""
+    :func:`bucket_seconds`: a hash aggregate, no sort, a fraction of the rows.
+
+    ``columns`` (see :func:`stretch_columns`; None: all) limits the totals computed.
+    """
     e = events.select("user_id", "event_time", "event_type", "price")
     hour = e.event_time.truncate("h")
     width = bucket_seconds(gap_minutes)
     # a gap under a second: only events at the same instant share a stretch
     seconds = e.event_time.minute() * 60 + e.event_time.second()
     part = seconds // width if width else e.event_time
-    return e.group_by(["user_id", hour.name("hour"), part.name("_part")]).aggregate(
-        **_stretch_totals(e)
-    )
+    totals = _stretch_totals(e)
+    if columns is not None:
+        keep = _folded(columns)
+        totals = {k: v for k, v in totals.items() if k in keep}
+    return e.group_by(["user_id", hour.name("hour"), part.name("_part")]).aggregate(**totals)
 
 
-def sessioned_stretches(folded: ir.Table, gap_minutes: float) -> ir.Table:
+# columns sessioned_stretches derives with running windows over a user's stretches
+_SESSION_COLUMNS = frozenset({"session", "sess_start", "is_order"})
+
+
+def _folded(columns: frozenset[str]) -> set[str]:
+    """The fold's totals that ``columns`` need (the session columns read purchases)."""
+    keep = {"t_first", "t_last", *columns}
+    if columns & _SESSION_COLUMNS:
+        keep.add("n_purchases")
+    return keep & set(_STRETCH_COLUMNS)
+
+
+def sessioned_stretches(
+    folded: ir.Table, gap_minutes: float, columns: frozenset[str] | None = None
+) -> ir.Table:
     """The stretches of :func:`fold_stretches`, each with its session number (1, 2, ...)
     and day.
 
@@ -153,15 +172,22 @@ def sessioned_stretches(folded: ir.Table, gap_minutes: float) -> ir.Table:
     gap after the previous stretch's last. ``sess_start`` is its session's first event and
     ``is_order`` marks the stretch holding the session's first purchase (an order).
     Daily totals, whole-history totals and labels are all sums of stretches.
+
+    When ``columns`` (see :func:`stretch_columns`) need none of ``session``, ``sess_start``
+    and ``is_order``, only the openings are numbered: one window instead of five, a third
+    of the time on 10M events.
     """
     b = folded
     # stretches of a user never share a first time: running sums over rows are exact
     by_user = ibis.window(group_by="user_id", order_by="t_first")
-    running = ibis.window(group_by="user_id", order_by="t_first", preceding=None, following=0)
     previous = b.t_last.lag().over(by_user)
     gap = ibis.interval(seconds=round(gap_minutes * 60))
+    opens = (previous.isnull() | (b.t_first - previous > gap)).cast("int64")
+    if columns is not None and not columns & _SESSION_COLUMNS:
+        return b.mutate(is_sess_first=opens, day=b.hour.truncate("D")).drop("_part")
+    running = ibis.window(group_by="user_id", order_by="t_first", preceding=None, following=0)
     b = b.mutate(
-        is_sess_first=(previous.isnull() | (b.t_first - previous > gap)).cast("int64"),
+        is_sess_first=opens,
         _bought_before=b.n_purchases.sum().over(running) - b.n_purchases,
     )
     opening = b.is_sess_first == 1
@@ -230,6 +256,18 @@ def anchors_between(
     return rows.join(anchors, conditions)
 
 
+# the stretch column each daily total of :func:`day_totals` adds up (weekday<d> and
+# hour<h> count events, as does active_days)
+DAY_TOTAL_READS: dict[str, str] = {
+    "events": "n_events",
+    **{short: f"n_{short}" for short in EVENT_SHORT.values()},
+    "sessions": "is_sess_first",
+    "orders": "is_order",
+    **{m: m for m in ("spend", "view_price_sum", "view_price_n")},
+    **{m: m for m in ("purchase_price_sum", "purchase_price_n")},
+}
+
+
 def day_totals(
     stretches: ir.Table, since: dt.datetime, until: dt.datetime, totals: set[str]
 ) -> ir.Table:
@@ -247,22 +285,17 @@ def day_totals(
     )
     hour = pc.hour.hour()
     weekday = pc.day.day_of_week.index()
-    daily = {
-        "events": pc.n_events.sum(),
-        **{short: pc[f"n_{short}"].sum() for short in EVENT_SHORT.values()},
-        "sessions": pc.is_sess_first.sum(),
-        "orders": pc.is_order.sum(),
-        "spend": pc.spend.sum(),
-        "view_price_sum": pc.view_price_sum.sum(),
-        "view_price_n": pc.view_price_n.sum(),
-        "purchase_price_sum": pc.purchase_price_sum.sum(),
-        "purchase_price_n": pc.purchase_price_n.sum(),
-        **{f"weekday{d}": pc.n_events.sum(where=weekday == d) for d in WEEKDAYS},
-        **{f"hour{h}": pc.n_events.sum(where=hour == h) for h in HOURS},
-    }
+
+    def daily(total: str) -> ir.NumericValue:
+        if total.startswith("weekday"):
+            return pc.n_events.sum(where=weekday == int(total.removeprefix("weekday")))
+        if total.startswith("hour"):
+            return pc.n_events.sum(where=hour == int(total.removeprefix("hour")))
+        return pc[DAY_TOTAL_READS[total]].sum()
+
     totals = totals - {"active_days"}
     days = pc.group_by(["user_id", "day"]).aggregate(
-        **{k: v.fill_null(0) for k, v in daily.items() if k in totals}
+        **{k: daily(k).fill_null(0) for k in sorted(totals)}
     )
     run = ibis.window(group_by="user_id", order_by="day", preceding=None, following=0)
     return days.select(
@@ -482,36 +515,60 @@ def finish_features(
     return t.select("user_id", "anchor", **cols)
 
 
+# each running total of :func:`user_hours`: (the stretch column it reads, its aggregate per
+# hour, its aggregate over the hours up to the anchor)
+HOUR_TOTALS: dict[str, tuple[str, str, str]] = {
+    "cum_sessions": ("is_sess_first", "sum", "sum"),
+    "cum_orders": ("is_order", "sum", "sum"),
+    "cum_spend": ("spend", "sum", "sum"),
+    "last_event": ("t_last", "max", "max"),
+    "last_purchase": ("t_last_purchase", "max", "max"),
+    "last_cart": ("t_last_cart", "max", "max"),
+    "last_session_start": ("sess_start", "max", "max"),
+    "first_time": ("t_first", "min", "min"),
+}
+# what the labels read of each stretch (:func:`shoplog.dataset.labels.compute_labels`)
+LABEL_READS = frozenset({"n_events", "n_purchases", "spend", "t_first_purchase"})
+
+
+def stretch_columns(
+    day_totals: set[str], running: set[str], pieces: bool, labels: bool
+) -> frozenset[str] | None:
+    """The stretch columns that the wanted daily totals, running totals of
+    :func:`user_hours`, pieces and labels read; None (all) when pieces are wanted, since
+    they carry every total. Folding and numbering only these halves the stretches' cost
+    for a few features (2.9 s to 1.5 s on 10M events)."""
+    if pieces:
+        return None
+    need = {"n_events", *(DAY_TOTAL_READS.get(t, "n_events") for t in day_totals)}
+    need |= {HOUR_TOTALS[c][0] for c in running}
+    return frozenset(need | (LABEL_READS if labels else set()))
+
+
 def user_hours(rows: ir.Table, columns: set[str] | frozenset[str] | None = None) -> ir.Table:
     """Running whole-history totals per user and clock hour (the as-of side of ``history``):
     all of them, or only ``columns``. ``rows`` are stretches or pieces (both carry the
     session openings, orders and starts)."""
-    hourly = {
-        "cum_sessions": ("sessions", rows.is_sess_first.sum(), "sum"),
-        "cum_orders": ("orders", rows.is_order.sum(), "sum"),
-        "cum_spend": ("spend", rows.spend.sum(), "sum"),
-        "last_event": ("t_last", rows.t_last.max(), "max"),
-        "last_purchase": ("t_last_purchase", rows.t_last_purchase.max(), "max"),
-        "last_cart": ("t_last_cart", rows.t_last_cart.max(), "max"),
-        "last_session_start": (
-            "last_sess_start",
-            rows.sess_start.max(where=rows.is_sess_first == 1),
-            "max",
-        ),
-        "first_time": ("t_first", rows.t_first.min(), "min"),
-    }
-    chosen = {k: v for k, v in hourly.items() if columns is None or k in columns}
-    uh = rows.group_by(["user_id", "hour"]).aggregate(**{h: agg for h, agg, _ in chosen.values()})
+
+    def hourly(name: str) -> ir.Value:
+        column, how, _ = HOUR_TOTALS[name]
+        if name == "last_session_start":  # the start of the last session opened
+            return rows[column].max(where=rows.is_sess_first == 1)
+        return getattr(rows[column], how)()
+
+    chosen = [k for k in HOUR_TOTALS if columns is None or k in columns]
+    uh = rows.group_by(["user_id", "hour"]).aggregate(**{k: hourly(k) for k in chosen})
     run = ibis.window(group_by="user_id", order_by="hour", preceding=None, following=0)
     whole = ibis.window(group_by="user_id")
     out = {}
-    for name, (h, _, how) in chosen.items():
+    for name in chosen:
+        how = HOUR_TOTALS[name][2]
         if how == "sum":
-            out[name] = uh[h].sum().over(run)
+            out[name] = uh[name].sum().over(run)
         elif how == "max":
-            out[name] = uh[h].max().over(run)
+            out[name] = uh[name].max().over(run)
         else:  # the first event ever: before every anchor a scored user is seen at
-            out[name] = uh[h].min().over(whole)
+            out[name] = uh[name].min().over(whole)
     return uh.select("user_id", "hour", **out)
 
 

@@ -98,17 +98,18 @@ def stage_inputs(
     features and the labels read them.
     """
     gap = params.sessions.gap_minutes
-    folded = keyed_events(F.fold_stretches(events, gap), users)
-    stretches = stage(F.sessioned_stretches(folded, gap), "stretches")
     running = set().union(*(F.HISTORY_INPUTS[n] for n in history_names(params, names)))
     if labels:
         running.add("last_purchase")  # repurchase churn looks back at the last purchase
-    user_hours = stage(F.user_hours(stretches, running), "user_hours") if running else None
-    pieces = None
-    if C.needs_session_pieces(params.features, names):
-        pieces = stage(F.make_pieces(stretches), "pieces")
+    pieces_wanted = C.needs_session_pieces(params.features, names)
     lookback = params.anchors.lookback_days
     totals = {total for total, _, _ in C.needed_sums(params.features, lookback, names).values()}
+    # fold and number only what the totals, pieces and labels read
+    columns = F.stretch_columns(totals, running, pieces_wanted, labels)
+    folded = keyed_events(F.fold_stretches(events, gap, columns), users)
+    stretches = stage(F.sessioned_stretches(folded, gap, columns), "stretches")
+    user_hours = stage(F.user_hours(stretches, running), "user_hours") if running else None
+    pieces = stage(F.make_pieces(stretches), "pieces") if pieces_wanted else None
     reach = C.reach_days(params.features, lookback)
     daily = stage(
         F.day_totals(stretches, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),
