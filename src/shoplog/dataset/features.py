@@ -464,17 +464,35 @@ BREADTH_KINDS = {"products": "product_id", "categories": "category_id", "brands"
 
 
 def breadth_features(
-    items: ir.Table, anchors: ir.Table, days: int, kinds: tuple[str, ...] = tuple(BREADTH_KINDS)
+    items: ir.Table,
+    anchors: Sequence[dt.datetime],
+    days: int,
+    kinds: tuple[str, ...] = tuple(BREADTH_KINDS),
+    edges: Sequence[dt.datetime] | None = None,
 ) -> ir.Table:
     """Distinct items of each of ``kinds`` touched in ``[anchor - days, anchor)``.
 
-    An item row counts at an anchor when its period is inside the window and it is the
-    item's last period before the anchor, so each item counts once; the join pairs each
-    row with exactly those anchors.
+    With ``edges`` the rows are :func:`item_masks`: an item counts at an anchor when one
+    of its periods lies in the anchor's window, so each item counts once. Otherwise they
+    are :func:`item_days`' rows, and a row counts when its day is inside the window and
+    it is the item's last day before the anchor. Either way a join pairs each row with
+    exactly the anchors it counts at.
     """
-    j = anchors_between(
-        items, anchors, items.day, items.next_day, latest=items.day + ibis.interval(days=days)
-    )
+    if edges is not None:
+        masks = ibis.memtable(
+            pd.DataFrame(
+                {
+                    "anchor": pd.to_datetime(pd.Series(list(anchors), dtype="object")),
+                    "_window": [window_mask(edges, a, days) for a in anchors],
+                }
+            ).astype({"anchor": "datetime64[us]", "_window": "int64"})
+        )
+        j = items.join(masks, (items.mask & masks._window) != 0)
+    else:
+        a = anchor_table(list(anchors))
+        j = anchors_between(
+            items, a, items.day, items.next_day, latest=items.day + ibis.interval(days=days)
+        )
     return j.group_by(["user_id", "anchor"]).aggregate(
         **{f"{kind}_{days}d": (j.kind == kind).sum() for kind in kinds}
     )
@@ -572,28 +590,70 @@ def user_hours(rows: ir.Table, columns: set[str] | frozenset[str] | None = None)
     return uh.select("user_id", "hour", **out)
 
 
-# more window edges than this and items are kept per day instead (a long CASE per row)
+# more window edges than this and items are kept per day instead (a period's bit must fit
+# in a signed 64-bit mask)
 MAX_ITEM_EDGES = 64
 
 
-def item_periods(events: ir.Table, anchors: Sequence[dt.datetime], days: int) -> ir.Value:
-    """The start of the period each event falls in, between consecutive window edges.
+def item_edges(anchors: Sequence[dt.datetime], days: int) -> list[dt.datetime] | None:
+    """The window edges (every anchor and every anchor less ``days``) that cut time into
+    periods for :func:`item_masks`; None when there are too many (then :func:`item_days`).
 
-    The edges are every anchor and every anchor less ``days``: a period lies wholly inside
-    or wholly outside each window, so an item touched in it counts alike for every anchor,
-    whichever day of the period it was. With many anchors, periods are days.
+    A period lies wholly inside or wholly outside each window, so an item touched in it
+    counts alike for every anchor, whichever moment of the period it was.
     """
     edges = sorted({a for anchor in anchors for a in (anchor, anchor - dt.timedelta(days=days))})
-    t = events.event_time
-    if len(edges) > MAX_ITEM_EDGES:
-        return t.truncate("D")
-    if len(edges) == 2:
-        return ibis.timestamp(edges[0])
-    # the period of t starts at the last edge at or before it
-    starts = [
-        (t < ibis.timestamp(edges[i + 1]), ibis.timestamp(edges[i])) for i in range(len(edges) - 2)
-    ]
-    return ibis.cases(*starts, else_=ibis.timestamp(edges[-2]))
+    return edges if len(edges) <= MAX_ITEM_EDGES else None
+
+
+def window_mask(edges: Sequence[dt.datetime], anchor: dt.datetime, days: int) -> int:
+    """The bits of the periods between ``edges`` that make up ``[anchor - days, anchor)``."""
+    start = anchor - dt.timedelta(days=days)
+    return sum(
+        1 << i for i in range(len(edges) - 1) if edges[i] >= start and edges[i + 1] <= anchor
+    )
+
+
+def _window_events(
+    events: ir.Table, start: dt.datetime, end: dt.datetime, kinds: tuple[str, ...]
+) -> list[tuple[str, ir.Table, ir.StringValue]]:
+    """Per kind: the events in ``[start, end)`` (what the anchors' windows can see) that
+    name an item of that kind, with the item as text."""
+    events = events.filter(
+        (events.event_time >= ibis.timestamp(start)) & (events.event_time < ibis.timestamp(end))
+    )
+    out = []
+    for kind in kinds:
+        col = events[BREADTH_KINDS[kind]].cast("string")
+        out.append((kind, events.filter(col.notnull() & (col != "")), col))
+    return out
+
+
+def item_masks(
+    events: ir.Table,
+    edges: Sequence[dt.datetime],
+    kinds: tuple[str, ...] = tuple(BREADTH_KINDS),
+) -> ir.Table:
+    """One row per (user, kind, item) touched in some anchor's window, with ``mask``: a bit
+    per period between window ``edges`` (see :func:`item_edges`) in which it was touched.
+
+    An item then counts at an anchor when its mask meets the window's
+    (:func:`window_mask`): no window function, no ``COUNT DISTINCT``, one row per item.
+    The mask is a sum over the distinct (item, period) rows, which is their bitwise or.
+    """
+    parts = []
+    for kind, e, col in _window_events(events, edges[0], edges[-1], kinds):
+        # the period of an event is the last edge at or before it
+        t = e.event_time
+        later = [
+            (t < ibis.timestamp(edges[i + 1]), ibis.literal(1 << i, "int64"))
+            for i in range(len(edges) - 2)
+        ]
+        last = ibis.literal(1 << (len(edges) - 2), "int64")
+        bit = ibis.cases(*later, else_=last) if later else last
+        d = e.select("user_id", kind=ibis.literal(kind), item=col, _bit=bit).distinct()
+        parts.append(d.group_by(["user_id", "kind", "item"]).aggregate(mask=d._bit.sum()))
+    return ibis.union(*parts)
 
 
 def item_days(
@@ -602,31 +662,26 @@ def item_days(
     days: int,
     kinds: tuple[str, ...] = tuple(BREADTH_KINDS),
 ) -> ir.Table:
-    """One row per (user, kind, item, period) in which the user touched the item, for
-    :func:`next_item_day`; ``day`` is the period's start (see :func:`item_periods`).
+    """One row per (user, kind, item, day) on which the user touched the item, for
+    :func:`next_item_day`: the form for anchors with too many window edges for a mask.
 
-    Only what some anchor's window can see is kept: ``[first anchor - days, last anchor)``.
-    Dropping later events leaves "is this the item's last period before the anchor"
-    unchanged, since any later one is at or after every anchor.
+    Only what some anchor's window can see is kept. Dropping later events leaves "is this
+    the item's last day before the anchor" unchanged, since any later one is at or after
+    every anchor.
     """
-    events = events.filter(
-        (events.event_time >= ibis.timestamp(min(anchors)) - ibis.interval(days=days))
-        & (events.event_time < ibis.timestamp(max(anchors)))
-    )
-    period = item_periods(events, anchors, days)
-    parts = []
-    for kind in kinds:
-        col = events[BREADTH_KINDS[kind]].cast("string")
-        parts.append(
-            events.filter(col.notnull() & (col != ""))
-            .select("user_id", kind=ibis.literal(kind), item=col, day=period)
-            .distinct()
+    parts = [
+        e.select(
+            "user_id", kind=ibis.literal(kind), item=col, day=e.event_time.truncate("D")
+        ).distinct()
+        for kind, e, col in _window_events(
+            events, min(anchors) - dt.timedelta(days=days), max(anchors), kinds
         )
+    ]
     return ibis.union(*parts)
 
 
 def next_item_day(items: ir.Table) -> ir.Table:
-    """Each row of :func:`item_days` with the next period the user touched that item in."""
+    """Each row of :func:`item_days` with the next day the user touched that item on."""
     return items.mutate(
         next_day=items.day.lead().over(
             ibis.window(group_by=["user_id", "kind", "item"], order_by="day")

@@ -76,6 +76,10 @@ class Staged:
     days: ir.Table
     items: ir.Table | None
     kinds: tuple[str, ...]
+    # the window edges of the items' periods (None: the items are kept per day)
+    item_edges: list[dt.datetime] | None = None
+    # every user's integer key (the masks are kept by user id)
+    users: ir.Table | None = None
 
 
 def stage_inputs(
@@ -115,12 +119,17 @@ def stage_inputs(
         F.day_totals(stretches, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),
         "days",
     )
-    items = None
+    items, edges = None, None
     if kinds:
         days = params.features.distinct_window_days
-        distinct = F.item_days(events, anchors, days, kinds)
-        items = stage(F.next_item_day(keyed_events(distinct, users)), "items")
-    return Staged(stretches, pieces, user_hours, daily, items, kinds)
+        edges = F.item_edges(anchors, days)
+        if edges is not None:  # one row per item, with a bit per period it was touched in
+            # kept by user id: the counts per user and anchor are keyed instead, fewer rows
+            items = stage(F.item_masks(events, edges, kinds), "items")
+        else:  # too many periods for a mask: one row per item and day
+            distinct = F.item_days(events, anchors, days, kinds)
+            items = stage(F.next_item_day(keyed_events(distinct, users)), "items")
+    return Staged(stretches, pieces, user_hours, daily, items, kinds, edges, users)
 
 
 def history_names(params: Params, names: list[str] | None = None) -> list[str]:
@@ -184,12 +193,12 @@ def batch_table(
         history = stage(F.history_features(inputs.user_hours, windowed, wanted_history), "history")
     breadth = None
     if inputs.items is not None:
-        breadth = stage(
-            F.breadth_features(
-                inputs.items, just_anchors, settings.distinct_window_days, inputs.kinds
-            ),
-            "breadth",
+        breadth = F.breadth_features(
+            inputs.items, anchors, settings.distinct_window_days, inputs.kinds, inputs.item_edges
         )
+        if inputs.item_edges is not None:
+            breadth = keyed_events(breadth, inputs.users)
+        breadth = stage(breadth, "breadth")
     lab = None
     if labels:
         lab = stage(
