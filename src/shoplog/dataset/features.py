@@ -18,9 +18,10 @@ No join fans rows out over anchors and throws most of them away:
   where each session stood at it; pieces are made only when those are wanted;
 - whole-history features come from running totals per user-hour, as-of joined to
   the anchor, only the totals the wanted features read;
-- distinct items come from one row per (user, item, period between window edges)
-  that knows the next period the same item came back, so each item counts once per
-  anchor without ``COUNT DISTINCT``.
+- distinct items come from one row per (user, item) with a bit for each period
+  between window edges it was touched in; an item counts at an anchor when its bits
+  meet the window's, once, without ``COUNT DISTINCT`` (with too many edges for one
+  64-bit mask: one row per item and day that knows the next day it came back).
 
 Only the per user x anchor table leaves the engine.
 
