@@ -225,8 +225,18 @@ def batch_table(
     )
 
 
-# anchors per batch on Spark when no batch size is given (DuckDB: all at once)
-SPARK_BATCH_ANCHORS = 3
+# Spark hands each batch's result to this process in one piece. At 10M events, 12 anchors
+# at once (2.3M rows) exhausted an 8 GB heap and 3 anchors (about 580k rows) did not: a
+# batch holds as many anchors as keep (users x anchors) within this many rows.
+SPARK_BATCH_ROWS = 600_000
+
+
+def spark_batch(n_users: int, n_anchors: int) -> int:
+    """Anchors per batch on Spark: as many as keep a batch's rows (at most one per user and
+    anchor) within :data:`SPARK_BATCH_ROWS`; at least one. A small log runs in one batch:
+    each batch is several Spark jobs (the CI log's 12 anchors took 28 s in batches of 3,
+    11 s in one)."""
+    return max(1, min(n_anchors, SPARK_BATCH_ROWS // max(n_users, 1)))
 
 
 def reach_end(anchors: Sequence[dt.datetime], horizon_days: int, labels: bool) -> dt.datetime:
@@ -251,11 +261,8 @@ def build_table(
     """Features and labels for ``anchors``: a DataFrame, or the row count written to ``out_path``.
 
     ``batch_anchors`` anchors are computed at a time (when None: all at once on DuckDB,
-    :data:`SPARK_BATCH_ANCHORS` on Spark); rows come sorted by anchor and user id.
+    :func:`spark_batch` on Spark); rows come sorted by anchor and user id.
     """
-    # Spark hands the result to this process in one piece per batch: at 10M events, 12
-    # anchors at once (2.3M rows) exhausted an 8 GB heap, batches of 3 did not
-    batch = batch_anchors or (SPARK_BATCH_ANCHORS if engine.is_spark(con) else len(anchors))
     # events from the end of the anchors' reach on are never read: leave them unstaged
     events = events.filter(
         events.event_time < ibis.timestamp(reach_end(anchors, params.anchors.horizon_days, labels))
@@ -267,6 +274,9 @@ def build_table(
     parts: list[Path] = []
     with staged(con) as stage:
         users = stage(user_keys(events), "users")
+        batch = batch_anchors or len(anchors)
+        if not batch_anchors and engine.is_spark(con):
+            batch = spark_batch(int(users.count().execute()), len(anchors))
         inputs = stage_inputs(
             stage, events, users, params, anchors, kinds, names=names, labels=labels
         )
