@@ -332,16 +332,16 @@ def test_the_reach_ends_at_the_last_anchor_or_its_horizon() -> None:
     assert reach_end(anchors, 14, labels=False) == dt.datetime(2020, 1, 8)
 
 
-def test_spark_batches_keep_users_times_anchors_within_the_row_budget() -> None:
-    from shoplog.dataset.table import SPARK_BATCH_ROWS, spark_batch
+def test_spark_batches_keep_users_times_anchors_within_the_budget() -> None:
+    from shoplog.dataset.table import SPARK_BATCH_PAIRS, spark_batch
 
     assert spark_batch(2_095, 12) == 12  # the CI log: one batch
-    assert spark_batch(192_000, 12) == 3  # 10M events: what fit an 8 GB heap
-    assert spark_batch(SPARK_BATCH_ROWS * 10, 12) == 1  # never fewer than one anchor
+    assert spark_batch(456_621, 12) == 3  # 10M events: what fit an 8 GB heap
+    assert spark_batch(SPARK_BATCH_PAIRS * 10, 12) == 1  # never fewer than one anchor
     assert spark_batch(0, 5) == 5
     for users in (1, 999, 50_000, 333_333):
         batch = spark_batch(users, 40)
-        assert batch == 40 or users * batch <= SPARK_BATCH_ROWS < users * (batch + 1)
+        assert batch == 40 or users * batch <= SPARK_BATCH_PAIRS < users * (batch + 1)
 
 
 @pytest.mark.parametrize("gap_minutes", [0.001, 0.5, 7, 30, 45, 90, 200])

@@ -225,18 +225,17 @@ def batch_table(
     )
 
 
-# Spark hands each batch's result to this process in one piece. At 10M events, 12 anchors
-# at once (2.3M rows) exhausted an 8 GB heap and 3 anchors (about 580k rows) did not: a
-# batch holds as many anchors as keep (users x anchors) within this many rows.
-SPARK_BATCH_ROWS = 600_000
+# Spark hands each batch's result to this process in one piece. At 10M events (456,621
+# users) 12 anchors at once (2.3M rows) exhausted an 8 GB heap, 3 anchors did not: a batch
+# holds as many anchors as keep users x anchors, a bound on its rows, within this budget.
+SPARK_BATCH_PAIRS = 1_400_000
 
 
 def spark_batch(n_users: int, n_anchors: int) -> int:
-    """Anchors per batch on Spark: as many as keep a batch's rows (at most one per user and
-    anchor) within :data:`SPARK_BATCH_ROWS`; at least one. A small log runs in one batch:
-    each batch is several Spark jobs (the CI log's 12 anchors took 28 s in batches of 3,
-    11 s in one)."""
-    return max(1, min(n_anchors, SPARK_BATCH_ROWS // max(n_users, 1)))
+    """Anchors per batch on Spark: as many as keep ``n_users`` x anchors within
+    :data:`SPARK_BATCH_PAIRS`; at least one. A small log runs in one batch: each batch is
+    several Spark jobs (the CI log's 12 anchors took 28 s in batches of 3, 11 s in one)."""
+    return max(1, min(n_anchors, SPARK_BATCH_PAIRS // max(n_users, 1)))
 
 
 def reach_end(anchors: Sequence[dt.datetime], horizon_days: int, labels: bool) -> dt.datetime:
