@@ -630,6 +630,11 @@ def _window_events(
     return out
 
 
+@ibis.udf.agg.builtin(name="bit_or")
+def _bit_or(x: int) -> int:  # type: ignore[empty-body]
+    """The bitwise or of a group's values: DuckDB's and Spark SQL's own ``bit_or``."""
+
+
 def item_masks(
     events: ir.Table,
     edges: Sequence[dt.datetime],
@@ -639,8 +644,7 @@ def item_masks(
     per period between window ``edges`` (see :func:`item_edges`) in which it was touched.
 
     An item then counts at an anchor when its mask meets the window's
-    (:func:`window_mask`): no window function, no ``COUNT DISTINCT``, one row per item.
-    The mask is a sum over the distinct (item, period) rows, which is their bitwise or.
+    (:func:`window_mask`): one hash aggregate, no window function, no ``COUNT DISTINCT``.
     """
     parts = []
     for kind, e, col in _window_events(events, edges[0], edges[-1], kinds):
@@ -652,8 +656,11 @@ def item_masks(
         ]
         last = ibis.literal(1 << (len(edges) - 2), "int64")
         bit = ibis.cases(*later, else_=last) if later else last
-        d = e.select("user_id", kind=ibis.literal(kind), item=col, _bit=bit).distinct()
-        parts.append(d.group_by(["user_id", "kind", "item"]).aggregate(mask=d._bit.sum()))
+        parts.append(
+            e.group_by(["user_id", ibis.literal(kind).name("kind"), col.name("item")]).aggregate(
+                mask=_bit_or(bit)
+            )
+        )
     return ibis.union(*parts)
 
 
