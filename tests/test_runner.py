@@ -380,3 +380,35 @@ def test_the_artifact_registry_matches_the_books_chapters() -> None:
     assert {"models_dir", "priority_path", "segments_path"} <= set(table["12_targeting"]["reads"])
     # the priority chapter adds its value model to the models folder: it reads it too
     assert set(table["10_priority"]["reads"]) == {"dataset_path", "timeline_path", "models_dir"}
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again_and_nothing_else_is() -> None:
+    from shoplog.publish.runner import (
+        KERNEL_START_ATTEMPTS,
+        KERNEL_START_FAILED,
+        _execute_with_kernel_retry,
+    )
+
+    calls: list[dict] = []
+
+    def flaky(failures: int, error: str):
+        def execute(*args, **kwargs) -> None:
+            calls.append(kwargs)
+            if len(calls) <= failures:
+                raise RuntimeError(error)
+
+        return execute
+
+    # the port race: started again with the same arguments, then it runs
+    _execute_with_kernel_retry(flaky(1, KERNEL_START_FAILED), "[1/1] x", "nb", cwd="here")
+    assert calls == [{"cwd": "here"}, {"cwd": "here"}]
+    # any other error is the chapter's own: raised at once
+    calls.clear()
+    with pytest.raises(RuntimeError, match="boom"):
+        _execute_with_kernel_retry(flaky(1, "boom"), "[1/1] x", "nb")
+    assert len(calls) == 1
+    # a kernel that never starts is an error after the last attempt
+    calls.clear()
+    with pytest.raises(RuntimeError, match=KERNEL_START_FAILED):
+        _execute_with_kernel_retry(flaky(99, KERNEL_START_FAILED), "[1/1] x", "nb")
+    assert len(calls) == KERNEL_START_ATTEMPTS

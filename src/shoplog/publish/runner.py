@@ -431,6 +431,27 @@ def _refuse_mixed_runs(plan: list, wanted: set[str], prints: Fingerprints) -> No
             )
 
 
+# what jupyter_client raises when a kernel exits before it answers: the port it was handed
+# was taken by another process first (ports are chosen free, then bound by the kernel)
+KERNEL_START_FAILED = "Kernel died before replying to kernel_info"
+KERNEL_START_ATTEMPTS = 3
+
+
+def _execute_with_kernel_retry(
+    execute: Callable[..., Any], label: str, *args: Any, **kwargs: Any
+) -> None:
+    """``execute(*args, **kwargs)``, started again when its kernel died before running any
+    cell (a port race when several kernels start at once); any other error is raised."""
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            execute(*args, **kwargs)
+            return
+        except RuntimeError as exc:
+            if KERNEL_START_FAILED not in str(exc) or attempt == KERNEL_START_ATTEMPTS:
+                raise
+            _say(f"{label}: its kernel died while starting ({exc}); starting it again")
+
+
 def _run_one(
     execute: Callable[..., Any],
     chapter: Chapter,
@@ -447,7 +468,9 @@ def _run_one(
     work = paths.executing_dir / f"{chapter.name}.ipynb"
     work.parent.mkdir(parents=True, exist_ok=True)
     try:
-        execute(
+        _execute_with_kernel_retry(
+            execute,
+            label,
             nb,
             str(work),
             parameters=values,
