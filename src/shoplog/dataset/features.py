@@ -480,14 +480,7 @@ def breadth_features(
     exactly the anchors it counts at.
     """
     if edges is not None:
-        masks = ibis.memtable(
-            pd.DataFrame(
-                {
-                    "anchor": pd.to_datetime(pd.Series(list(anchors), dtype="object")),
-                    "_window": [window_mask(edges, a, days) for a in anchors],
-                }
-            ).astype({"anchor": "datetime64[us]", "_window": "int64"})
-        )
+        masks = anchor_table(list(anchors), _window=[window_mask(edges, a, days) for a in anchors])
         j = items.join(masks, (items.mask & masks._window) != 0)
     else:
         a = anchor_table(list(anchors))
@@ -499,13 +492,13 @@ def breadth_features(
     )
 
 
-def anchor_table(anchors: list) -> ir.Table:
-    """A small in-engine table of anchor timestamps."""
-    return ibis.memtable(
-        pd.DataFrame({"anchor": pd.to_datetime(pd.Series(anchors, dtype="object"))}).astype(
-            {"anchor": "datetime64[us]"}
-        )
-    )
+def anchor_table(anchors: list, **columns: list[int]) -> ir.Table:
+    """A small in-engine table of anchor timestamps, with any further integer ``columns``
+    (one value per anchor)."""
+    frame = pd.DataFrame({"anchor": pd.to_datetime(pd.Series(anchors, dtype="object"))})
+    for name, values in columns.items():
+        frame[name] = pd.Series(values, dtype="int64")
+    return ibis.memtable(frame.astype({"anchor": "datetime64[us]"}))
 
 
 def finish_features(
