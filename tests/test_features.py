@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ from featurelogs import (
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from shoplog.dataset import features as F
 from shoplog.dataset import reference
 from shoplog.dataset.contract import feature_contract
 from shoplog.dataset.labels import LABELS
@@ -59,12 +62,35 @@ def assert_same_table(engine: pd.DataFrame, reference: pd.DataFrame, columns) ->
         assert same.all(), (col, engine.loc[~same, ["user_id", "anchor", col]], b[~same])
 
 
+# the two forms of the windowed sums: running totals per day (many anchors) and totals per
+# period fanned out to the anchors (a few); the test logs' 3 anchors take either by this
+FORMS = {"days": 0, "periods": len(ANCHORS)}
+
+
+@contextmanager
+def windowed_form(form: str) -> Iterator[None]:
+    """Compute the windowed sums in ``form`` (see :data:`FORMS`)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(F, "PERIOD_MAX_ANCHORS", FORMS[form])
+        yield
+
+
+@pytest.mark.parametrize("form", FORMS)
 @SLOW
 @given(event_logs())
-def test_engine_equals_reference(events: pd.DataFrame) -> None:
-    engine = engine_table(events, PARAMS)
+def test_engine_equals_reference(form: str, events: pd.DataFrame) -> None:
+    with windowed_form(form):
+        engine = engine_table(events, PARAMS)
     reference = reference_table(events)
     assert_same_table(engine, reference, [*NAMES, *LABELS])
+
+
+def test_the_forms_are_chosen_by_the_number_of_anchors() -> None:
+    offsets = {0, 1, 3}
+    few = [ANCHORS[0] + dt.timedelta(days=k) for k in range(F.PERIOD_MAX_ANCHORS)]
+    edges = F.period_edges(few, offsets)
+    assert edges == sorted({a - dt.timedelta(days=o) for a in few for o in offsets})
+    assert F.period_edges([*few, few[-1] + dt.timedelta(days=1)], offsets) is None
 
 
 @SLOW
@@ -242,15 +268,17 @@ SUBSETS = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("names", SUBSETS, ids=["openings", "orders", "other"])
 @settings(SLOW, max_examples=6)
 @given(event_logs(), st.booleans())
 def test_a_subset_of_features_with_or_without_labels_equals_the_reference(
-    names: list[str], events: pd.DataFrame, labels: bool
+    names: list[str], form: str, events: pd.DataFrame, labels: bool
 ) -> None:
     # a subset folds and numbers only the stretch columns it reads: whatever is left
     # out, what is computed must not change
-    part = engine_table(events, PARAMS, names=names, labels=labels)
+    with windowed_form(form):
+        part = engine_table(events, PARAMS, names=names, labels=labels)
     wanted = [n for n in NAMES if n in names] + (list(LABELS) if labels else [])
     assert list(part.columns) == ["user_id", "anchor", *wanted, "split"]
     assert_same_table(part, reference_table(events), wanted)
@@ -349,7 +377,6 @@ def test_sessions_of_folded_stretches_are_the_sessions_of_events(gap_minutes: fl
     """Folding events into stretches before numbering sessions changes no session: the same
     sessions (first and last time, events, purchases) as event by event, one order each
     session that buys, and its start; for gaps under a second, under and over an hour."""
-    from shoplog.dataset import features as F
     from shoplog.events import engine
     from shoplog.events.sessions import session_numbers
 
@@ -404,7 +431,6 @@ def test_sessions_of_folded_stretches_are_the_sessions_of_events(gap_minutes: fl
 def test_distinct_items_per_period_equal_distinct_items_per_day(monkeypatch) -> None:
     """Items are kept once per period between window edges, not per day: the distinct
     counts are those of the per-day rows (many anchors fall back to days)."""
-    from shoplog.dataset import features as F
 
     rng = np.random.default_rng(3)
     n = 4000

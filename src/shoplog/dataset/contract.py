@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from shoplog.config.params import FeatureParams
 from shoplog.schema import EVENT_SHORT
+
+if TYPE_CHECKING:  # pandas loads only where a frame is made
+    import pandas as pd
 
 # plain plural names of the per-event counts, for labels
 EVENT_WORDS = {"removes": "Removals from cart"}
@@ -370,6 +372,8 @@ def dictionary(contract: list[FeatureSpec], missing_share: dict[str, float]) -> 
     ``missing_share`` maps feature names to their share of missing values; a family shows
     the largest of its members. A family of each event type has a row per type.
     """
+    import pandas as pd
+
     rows: dict[tuple, dict] = {}
     for spec in contract:
         family = spec.family

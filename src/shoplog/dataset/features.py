@@ -13,11 +13,14 @@ No join fans rows out over anchors and throws most of them away:
 - windowed sums come from per user-day running totals: a sum over ``[a - w, a)``
   is the total at the user's last active day before ``a`` minus that before
   ``a - w``, and each day row joins exactly the anchors up to the user's next
-  active day (an interval join);
+  active day (an interval join). With a few anchors, totals per period between the
+  windows' edges, each joined to the anchors after it, do the same with no window
+  function (:data:`PERIOD_MAX_ANCHORS`);
+- whole-history features read the same row at the anchor: the running sums and the
+  running last and first times, from the log's start, only those the wanted features
+  read;
 - session statistics join each anchor to the one *piece* (user, session, hour)
   where each session stood at it; pieces are made only when those are wanted;
-- whole-history features come from running totals per user-hour, as-of joined to
-  the anchor, only the totals the wanted features read;
 - distinct items come from one row per (user, item) with a bit for each period
   between window edges it was touched in; an item counts at an anchor when its bits
   meet the window's, once, without ``COUNT DISTINCT`` (with too many edges for one
@@ -35,11 +38,12 @@ import datetime as dt
 from collections.abc import Sequence
 
 import ibis
+import ibis.expr.datatypes as dt_
 import ibis.expr.types as ir
-import pandas as pd
 
 from shoplog.config.params import FeatureParams
 from shoplog.dataset.contract import (
+    HISTORY,
     TOPS,
     FeatureSpec,
     feature_contract,
@@ -50,7 +54,6 @@ from shoplog.dataset.contract import (
     session_names,
 )
 from shoplog.events.engine import (
-    asof_before,
     micros_between,
     money_units,
     money_value,
@@ -138,16 +141,24 @@ def fold_stretches(
     ``columns`` (see :func:`stretch_columns`; None: all) limits the totals computed.
     """
     e = events.select("user_id", "event_time", "event_type", "price")
-    hour = e.event_time.truncate("h")
     width = bucket_seconds(gap_minutes)
-    # a gap under a second: only events at the same instant share a stretch
-    seconds = e.event_time.minute() * 60 + e.event_time.second()
-    part = seconds // width if width else e.event_time
     totals = _stretch_totals(e)
     if columns is not None:
         keep = _folded(columns)
         totals = {k: v for k, v in totals.items() if k in keep}
-    return e.group_by(["user_id", hour.name("hour"), part.name("_part")]).aggregate(**totals)
+    if not width:  # a gap under a second: only events at the same instant share a stretch
+        hour = e.event_time.truncate("h").name("hour")
+        return e.group_by(["user_id", hour, e.event_time.name("_part")]).aggregate(**totals)
+    # one integer key per stretch (a tenth faster than hour and part); the width divides
+    # an hour, so the hour of a stretch is that of its first event
+    part = (e.event_time.epoch_seconds() // width).name("_part")
+    folded = e.group_by(["user_id", part]).aggregate(**totals)
+    return folded.select(
+        "user_id",
+        hour=folded.t_first.truncate("h"),
+        _part=folded._part,
+        **{k: folded[k] for k in totals},
+    )
 
 
 # columns sessioned_stretches derives with running windows over a user's stretches
@@ -269,21 +280,44 @@ DAY_TOTAL_READS: dict[str, str] = {
 }
 
 
-def day_totals(
-    stretches: ir.Table, since: dt.datetime, until: dt.datetime, totals: set[str]
-) -> ir.Table:
-    """Per user and active day in ``[since, until)``: running totals up to that day.
+# each whole-history value :func:`day_totals` can carry for the history features and the
+# labels: a running sum of a daily total (its name) or, for times, (the stretch column it
+# reads, its aggregate per day, its aggregate over the days up to this one; None: the
+# day's own value, as the last event of the user's last active day is the last so far)
+RUNNING_SUMS: dict[str, str] = {
+    "cum_sessions": "sessions",
+    "cum_orders": "orders",
+    "cum_spend": "spend",
+}
+RUNNING_TIMES: dict[str, tuple[str, str, str | None]] = {
+    "last_event": ("t_last", "max", None),
+    "last_purchase": ("t_last_purchase", "max", "max"),
+    "last_cart": ("t_last_cart", "max", "max"),
+    # the start of the last session opened: an opening stretch's first event
+    "last_session_start": ("t_first", "opening", "max"),
+    "first_time": ("t_first", "min", "min"),
+}
 
-    Column ``c_<total>`` is the sum over the user's days up to and including this one,
-    for each daily total in ``totals`` (events, views ... hour23); ``next_day`` is the
-    user's next active day in the range. A sum over ``[t1, t2)`` is then the running
-    total at the last day before ``t2`` minus that at the last day before ``t1``: no
-    join fans rows out over anchors. Counting from ``since`` rather than the first
-    event is exact for every window that starts at or after ``since``.
-    """
-    pc = stretches.filter(
-        (stretches.day >= ibis.timestamp(since)) & (stretches.day < ibis.timestamp(until))
-    )
+
+def _daily(
+    stretches: ir.Table,
+    since: dt.datetime | None,
+    until: dt.datetime,
+    totals: set[str],
+    running: set[str] | frozenset[str],
+) -> ir.Table:
+    """Per user and active day in ``[since, until)`` (None: from the log's start): each daily
+    total but ``active_days``, and ``_<name>`` for each running time (see
+    :func:`day_totals`)."""
+    if running and since is not None:
+        raise ValueError("whole-history values need day totals from the log's start")
+    missing = {RUNNING_SUMS[r] for r in running if r in RUNNING_SUMS} - totals
+    if missing:
+        raise ValueError(f"running sums need the daily totals {sorted(missing)}")
+    in_range = stretches.day < ibis.timestamp(until)
+    if since is not None:
+        in_range &= stretches.day >= ibis.timestamp(since)
+    pc = stretches.filter(in_range)
     hour = pc.hour.hour()
     weekday = pc.day.day_of_week.index()
 
@@ -294,17 +328,108 @@ def day_totals(
             return pc.n_events.sum(where=hour == int(total.removeprefix("hour")))
         return pc[DAY_TOTAL_READS[total]].sum()
 
-    totals = totals - {"active_days"}
-    days = pc.group_by(["user_id", "day"]).aggregate(
-        **{k: daily(k).fill_null(0) for k in sorted(totals)}
+    def daily_time(name: str) -> ir.TimestampValue:
+        column, how, _ = RUNNING_TIMES[name]
+        if how == "opening":
+            return pc[column].max(where=pc.is_sess_first == 1)
+        return getattr(pc[column], how)()
+
+    return pc.group_by(["user_id", "day"]).aggregate(
+        **{k: daily(k).fill_null(0) for k in sorted(totals - {"active_days"})},
+        **{f"_{r}": daily_time(r) for r in sorted(running) if r in RUNNING_TIMES},
     )
+
+
+def day_totals(
+    stretches: ir.Table,
+    since: dt.datetime | None,
+    until: dt.datetime,
+    totals: set[str],
+    running: set[str] | frozenset[str] = frozenset(),
+) -> ir.Table:
+    """Per user and active day in ``[since, until)``: running totals up to that day.
+
+    Column ``c_<total>`` is the sum over the user's days up to and including this one,
+    for each daily total in ``totals`` (events, views ... hour23); ``next_day`` is the
+    user's next active day in the range. A sum over ``[t1, t2)`` is then the running
+    total at the last day before ``t2`` minus that at the last day before ``t1``: no
+    join fans rows out over anchors. Counting from ``since`` rather than the first
+    event is exact for every window that starts at or after ``since``.
+
+    ``running`` names whole-history values (:data:`RUNNING_TIMES`; those of
+    :data:`RUNNING_SUMS` are ``c_`` columns of their totals, which must be in ``totals``)
+    added as columns of those names; they need ``since`` None (the whole history). The
+    history features then read the same row as the windowed sums, with no second table.
+    """
+    days = _daily(stretches, since, until, totals, running)
     run = ibis.window(group_by="user_id", order_by="day", preceding=None, following=0)
+
+    def running_time(name: str) -> ir.TimestampValue:
+        how = RUNNING_TIMES[name][2]
+        value = days[f"_{name}"]
+        return value if how is None else getattr(value, how)().over(run)
+
+    plain = sorted(totals - {"active_days"})
+    sums = {f"c_{k}": days[k].sum().over(run).cast("int64") for k in plain}
+    if "active_days" in totals:
+        sums["c_active_days"] = ibis.row_number().over(run).cast("int64") + 1
     return days.select(
         "user_id",
         "day",
         next_day=days.day.lead().over(ibis.window(group_by="user_id", order_by="day")),
-        c_active_days=ibis.row_number().over(run).cast("int64") + 1,
-        **{f"c_{k}": days[k].sum().over(run).cast("int64") for k in sorted(totals)},
+        **dict(sorted(sums.items())),
+        **{r: running_time(r) for r in sorted(running) if r in RUNNING_TIMES},
+    )
+
+
+# anchors up to this many and the windowed sums come from :func:`period_totals` fanned out
+# to the anchors, more and from the running totals of :func:`day_totals` (measured on 10M
+# events, 2 cores: see ``bench/features.py``)
+PERIOD_MAX_ANCHORS = 6
+
+
+def period_edges(
+    anchors: Sequence[dt.datetime], offsets: set[int] | frozenset[int]
+) -> list[dt.datetime] | None:
+    """The instants ``anchor - offset`` days that cut time into the periods of
+    :func:`period_totals`, or None when the anchors are too many for that form."""
+    if len(anchors) > PERIOD_MAX_ANCHORS:
+        return None
+    return sorted({a - dt.timedelta(days=o) for a in anchors for o in {0, *offsets}})
+
+
+def period_totals(
+    stretches: ir.Table,
+    edges: Sequence[dt.datetime],
+    since: dt.datetime | None,
+    totals: set[str],
+    running: set[str] | frozenset[str] = frozenset(),
+) -> ir.Table:
+    """Per user and period between ``edges`` (and before the first): the daily totals
+    summed over the period, and the running times (:data:`RUNNING_TIMES`) over it.
+
+    ``end`` is the period's end edge. Every window of every anchor is a run of whole
+    periods, so a window sum is a sum over the periods that end in it: with a few anchors,
+    joining each period to the anchors after it and summing is a hash aggregate where the
+    running totals of :func:`day_totals` are a window per total.
+    """
+    days = _daily(stretches, since, edges[-1], totals, running)
+    later = [(days.day < ibis.timestamp(e), ibis.timestamp(e)) for e in edges[:-1]]
+    end = (
+        ibis.cases(*later, else_=ibis.timestamp(edges[-1])) if later else ibis.timestamp(edges[-1])
+    )
+    days = days.mutate(end=end)
+
+    def over_days(name: str) -> ir.Value:
+        how = RUNNING_TIMES[name][2] or "max"  # the last event of the period's last day
+        return getattr(days[f"_{name}"], how)()
+
+    sums = {k: days[k].sum().cast("int64") for k in sorted(totals - {"active_days"})}
+    if "active_days" in totals:
+        sums["active_days"] = days.count().cast("int64")
+    return days.group_by(["user_id", "end"]).aggregate(
+        **dict(sorted(sums.items())),
+        **{r: over_days(r) for r in sorted(running) if r in RUNNING_TIMES},
     )
 
 
@@ -315,33 +440,33 @@ def windowed_features(
     settings: FeatureParams,
     lookback_days: int,
     names: list[str] | None = None,
+    carry: Sequence[str] = (),
+    periods: bool = False,
 ) -> ir.Table:
-    """Per user x anchor: every feature over a window, for users active in the lookback.
+    """Per user x anchor: every feature over a window, and the whole-history features, for
+    users active in the lookback.
 
-    Sums come from the running totals of :func:`day_totals`, read at ``anchor - near``
-    and ``anchor - far`` by interval joins (each day row covers the anchors up to the
-    user's next active day). Session statistics join each anchor to the pieces where
-    sessions stood at it. With ``names``, only what those features need is computed.
+    Sums are running totals read at ``anchor - near`` and ``anchor - far``: of
+    :func:`day_totals` by interval joins (each day row covers the anchors up to the user's
+    next active day) or, with ``periods``, of :func:`period_totals` summed over the
+    periods before each. The whole-history features read the running values at the anchor
+    itself (``days`` must carry those they need, see :func:`history_inputs`), as do the
+    ``carry`` values, kept as ``_<name>`` columns for the labels. Session statistics join
+    each anchor to the pieces where sessions stood at it. With ``names``, only what those
+    features need is computed.
     """
     needed = needed_aggregates(settings, names)
     sums = needed_sums(settings, lookback_days, names)
-
-    def totals_at(offset: int, cols: set[str], latest: ir.Value | None = None) -> ir.Table:
-        """Running totals at the user's last active day before ``anchor - offset``."""
-        j = anchors_between(days, anchors, days.day, days.next_day, offset, latest)
-        return j.select(
-            "user_id", "anchor", **{f"o{offset}_{c}": j[f"c_{c}"] for c in sorted(cols)}
-        )
-
+    history = history_names(settings, names)
+    running = sorted(history_inputs(history) | set(carry))
     by_offset: dict[int, set[str]] = {0: set()}
     for total, near, far in sums.values():
         by_offset.setdefault(near, set()).add(total)
         by_offset.setdefault(far, set()).add(total)
-    # the scored pairs: the user's last active day before the anchor is in the lookback
-    t = totals_at(0, by_offset.pop(0), latest=days.day + ibis.interval(days=lookback_days))
-    for offset, cols in sorted(by_offset.items()):
-        side = totals_at(offset, cols)
-        t = t.join(side, ["user_id", "anchor"], how="left").drop("user_id_right", "anchor_right")
+    if periods:
+        t = _totals_by_periods(days, anchors, by_offset, running, lookback_days)
+    else:
+        t = _totals_by_days(days, anchors, by_offset, running, lookback_days)
 
     def at(total: str, offset: int) -> ir.NumericValue:
         value = t[f"o{offset}_{total}"]
@@ -356,6 +481,8 @@ def windowed_features(
     for top, parts in TOPS.items():
         if top in needed:
             cols[top] = ibis.greatest(*[cols.pop(part) for part in parts])
+    cols |= history_features(t, history)
+    cols |= {f"_{c}": t[c] for c in carry}
     out = t.select("user_id", "anchor", **{k: v for k, v in cols.items() if k != "_scored"})
     if needs_session_pieces(settings, names):
         if pieces is None:
@@ -365,6 +492,74 @@ def windowed_features(
             "user_id_right", "anchor_right"
         )
     return out
+
+
+def _running_at(j: ir.Table, running: Sequence[str], value=None) -> dict[str, ir.Value]:
+    """The running values ``running`` as columns of ``j``, the sums under their totals'
+    ``c_`` names (``value`` maps a column to its value at the anchor)."""
+    value = value or (lambda c: j[c])
+    return {r: value(f"c_{RUNNING_SUMS[r]}") if r in RUNNING_SUMS else value(r) for r in running}
+
+
+def _totals_by_days(
+    days: ir.Table,
+    anchors: ir.Table,
+    by_offset: dict[int, set[str]],
+    running: Sequence[str],
+    lookback_days: int,
+) -> ir.Table:
+    """Per scored (user, anchor): ``o<offset>_<total>``, the running total at the user's
+    last active day before ``anchor - offset``, and the running values at the anchor."""
+
+    def totals_at(offset: int, cols: set[str], latest: ir.Value | None = None) -> ir.Table:
+        j = anchors_between(days, anchors, days.day, days.next_day, offset, latest)
+        values = {f"o{offset}_{c}": j[f"c_{c}"] for c in sorted(cols)}
+        if offset == 0:  # the whole history up to the anchor
+            values |= _running_at(j, running)
+        return j.select("user_id", "anchor", **values)
+
+    offsets = dict(by_offset)
+    # the scored pairs: the user's last active day before the anchor is in the lookback
+    t = totals_at(0, offsets.pop(0), latest=days.day + ibis.interval(days=lookback_days))
+    for offset, cols in sorted(offsets.items()):
+        side = totals_at(offset, cols)
+        t = t.join(side, ["user_id", "anchor"], how="left").drop("user_id_right", "anchor_right")
+    return t
+
+
+def _totals_by_periods(
+    periods: ir.Table,
+    anchors: ir.Table,
+    by_offset: dict[int, set[str]],
+    running: Sequence[str],
+    lookback_days: int,
+) -> ir.Table:
+    """:func:`_totals_by_days`' table from :func:`period_totals`: each period joins the
+    anchors at or after its end, and a total at ``anchor - offset`` sums the periods that
+    end by then (none: missing, as a user without a day before it)."""
+    j = periods.join(anchors, periods.end <= anchors.anchor)
+    # each condition once per row, not once per aggregate (a third faster)
+    flags = {o: j.end <= j.anchor - ibis.interval(days=o) for o in by_offset if o}
+    scored = j.end > j.anchor - ibis.interval(days=lookback_days)
+    j = j.mutate(_scored=scored, **{f"_before{o}": f for o, f in flags.items()})
+
+    def before(offset: int) -> ir.BooleanValue:
+        return j[f"_before{offset}"]
+
+    def at(column: str) -> ir.Value:  # running times keep their own aggregate
+        if column in RUNNING_TIMES:
+            return getattr(j[column], RUNNING_TIMES[column][2] or "max")()
+        return j[column.removeprefix("c_")].sum().cast("int64")
+
+    values: dict[str, ir.Value] = {}
+    for offset, cols in sorted(by_offset.items()):
+        for c in sorted(cols):
+            total = j[c].sum() if offset == 0 else j[c].sum(where=before(offset))
+            values[f"o{offset}_{c}"] = total.cast("int64")
+    values |= _running_at(j, running, at)
+    # scored: a period inside the lookback (every period row holds an event)
+    t = j.group_by(["user_id", "anchor"]).aggregate(_in_lookback=j._scored.any(), **values)
+    return t.filter(t._in_lookback).drop("_in_lookback")
 
 
 def session_stats(pieces: ir.Table, anchors: ir.Table, days: int) -> ir.Table:
@@ -406,7 +601,8 @@ def _ratio(spec: FeatureSpec, t: ir.Table) -> ir.FloatingValue:
     return ibis.ifelse(den.fill_null(0) > 0, num.fill_null(0).cast("float64") / den, ibis.null())
 
 
-# the running totals of :func:`user_hours` each whole-history feature reads
+# the running values (:data:`RUNNING_SUMS`, :data:`RUNNING_TIMES`) each whole-history
+# feature reads
 HISTORY_INPUTS: dict[str, frozenset[str]] = {
     "days_since_last_event": frozenset({"last_event"}),
     "days_since_last_purchase": frozenset({"last_purchase"}),
@@ -420,14 +616,24 @@ HISTORY_INPUTS: dict[str, frozenset[str]] = {
 }
 
 
-def history_features(
-    user_hours: ir.Table, scored: ir.Table, names: list[str] | None = None
-) -> ir.Table:
-    """Whole-history features (all, or those in ``names``): the user's running totals at
-    the last hour before the anchor."""
-    uh = user_hours
-    keys = scored.select("user_id", "anchor")
-    j = asof_before(keys, uh, "anchor", "hour", "user_id")
+def history_names(settings: FeatureParams, names: list[str] | None = None) -> list[str]:
+    """The whole-history features among ``names`` (all when None)."""
+    wanted = set(names) if names is not None else None
+    return [
+        s.name
+        for s in feature_contract(settings)
+        if s.kind == HISTORY and (wanted is None or s.name in wanted)
+    ]
+
+
+def history_inputs(names: Sequence[str]) -> set[str]:
+    """The running values the whole-history features ``names`` read."""
+    return set().union(*(HISTORY_INPUTS[n] for n in names))
+
+
+def history_features(j: ir.Table, names: Sequence[str]) -> dict[str, ir.Value]:
+    """The whole-history features ``names`` from ``j``'s running values as they stood at its
+    ``anchor`` (the day row of the user's last active day before it)."""
     a = j.anchor
 
     def days_since(column: str) -> ir.FloatingValue:
@@ -457,8 +663,7 @@ def history_features(
         "mean_visit_gap_days": mean_gap,
         "gap_ratio": gap_ratio,
     }
-    wanted = [n for n in recipes if names is None or n in names]
-    return j.select("user_id", "anchor", **{n: recipes[n]() for n in wanted})
+    return {n: recipes[n]() for n in names}
 
 
 BREADTH_KINDS = {"products": "product_id", "categories": "category_id", "brands": "brand"}
@@ -494,24 +699,33 @@ def breadth_features(
 
 def anchor_table(anchors: list, **columns: list[int]) -> ir.Table:
     """A small in-engine table of anchor timestamps, with any further integer ``columns``
-    (one value per anchor)."""
-    frame = pd.DataFrame({"anchor": pd.to_datetime(pd.Series(anchors, dtype="object"))})
-    for name, values in columns.items():
-        frame[name] = pd.Series(values, dtype="int64")
-    return ibis.memtable(frame.astype({"anchor": "datetime64[us]"}))
+    (one value per anchor).
+
+    The rows are literals unnested in the query itself: nothing is uploaded, and no
+    data-frame library is loaded for them (an in-memory table would load pandas, 0.4 s).
+    """
+    fields = {"anchor": "timestamp(6)", **dict.fromkeys(columns, "int64")}
+    rows = [
+        {"anchor": _plain_datetime(a), **{c: int(v[i]) for c, v in columns.items()}}
+        for i, a in enumerate(anchors)
+    ]
+    literal = ibis.literal(rows, type=dt_.Array(dt_.Struct(fields)))
+    return literal.unnest().name("_row").as_table().unpack("_row")
+
+
+def _plain_datetime(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as a plain naive datetime (a pandas Timestamp is one too)."""
+    return dt.datetime(*moment.timetuple()[:6], moment.microsecond)
 
 
 def finish_features(
     windowed: ir.Table,
-    history: ir.Table | None,
     breadth: ir.Table | None,
     settings: FeatureParams,
     names: list[str] | None = None,
 ) -> ir.Table:
     """Join the parts and derive ratios; columns in contract order with contract dtypes."""
     t = windowed
-    if history is not None:
-        t = t.join(history, ["user_id", "anchor"], how="left")
     if breadth is not None:
         t = t.join(breadth, ["user_id", "anchor"], how="left")
     contract = feature_contract(settings)
@@ -527,18 +741,6 @@ def finish_features(
     return t.select("user_id", "anchor", **cols)
 
 
-# each running total of :func:`user_hours`: (the stretch column it reads, its aggregate per
-# hour, its aggregate over the hours up to the anchor)
-HOUR_TOTALS: dict[str, tuple[str, str, str]] = {
-    "cum_sessions": ("is_sess_first", "sum", "sum"),
-    "cum_orders": ("is_order", "sum", "sum"),
-    "cum_spend": ("spend", "sum", "sum"),
-    "last_event": ("t_last", "max", "max"),
-    "last_purchase": ("t_last_purchase", "max", "max"),
-    "last_cart": ("t_last_cart", "max", "max"),
-    "last_session_start": ("sess_start", "max", "max"),
-    "first_time": ("t_first", "min", "min"),
-}
 # what the labels read of each stretch (:func:`shoplog.dataset.labels.compute_labels`)
 LABEL_READS = frozenset({"n_events", "n_purchases", "spend", "t_first_purchase"})
 
@@ -546,42 +748,15 @@ LABEL_READS = frozenset({"n_events", "n_purchases", "spend", "t_first_purchase"}
 def stretch_columns(
     day_totals: set[str], running: set[str], pieces: bool, labels: bool
 ) -> frozenset[str] | None:
-    """The stretch columns that the wanted daily totals, running totals of
-    :func:`user_hours`, pieces and labels read; None (all) when pieces are wanted, since
+    """The stretch columns that the wanted daily totals, running times of
+    :func:`day_totals`, pieces and labels read; None (all) when pieces are wanted, since
     they carry every total. Folding and numbering only these halves the stretches' cost
     for a few features (2.9 s to 1.5 s on 10M events)."""
     if pieces:
         return None
     need = {"n_events", *(DAY_TOTAL_READS.get(t, "n_events") for t in day_totals)}
-    need |= {HOUR_TOTALS[c][0] for c in running}
+    need |= {RUNNING_TIMES[c][0] for c in running if c in RUNNING_TIMES}
     return frozenset(need | (LABEL_READS if labels else set()))
-
-
-def user_hours(rows: ir.Table, columns: set[str] | frozenset[str] | None = None) -> ir.Table:
-    """Running whole-history totals per user and clock hour (the as-of side of ``history``):
-    all of them, or only ``columns``. ``rows`` are stretches or pieces (both carry the
-    session openings, orders and starts)."""
-
-    def hourly(name: str) -> ir.Value:
-        column, how, _ = HOUR_TOTALS[name]
-        if name == "last_session_start":  # the start of the last session opened
-            return rows[column].max(where=rows.is_sess_first == 1)
-        return getattr(rows[column], how)()
-
-    chosen = [k for k in HOUR_TOTALS if columns is None or k in columns]
-    uh = rows.group_by(["user_id", "hour"]).aggregate(**{k: hourly(k) for k in chosen})
-    run = ibis.window(group_by="user_id", order_by="hour", preceding=None, following=0)
-    whole = ibis.window(group_by="user_id")
-    out = {}
-    for name in chosen:
-        how = HOUR_TOTALS[name][2]
-        if how == "sum":
-            out[name] = uh[name].sum().over(run)
-        elif how == "max":
-            out[name] = uh[name].max().over(run)
-        else:  # the first event ever: before every anchor a scored user is seen at
-            out[name] = uh[name].min().over(whole)
-    return uh.select("user_id", "hour", **out)
 
 
 # more window edges than this and items are kept per day instead (a period's bit must fit

@@ -21,7 +21,7 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
-from shoplog.events.engine import asof_before, money_value
+from shoplog.events.engine import money_value
 
 LABELS = ("dormant", "no_purchase", "purchase", "spend_next", "repurchase_churn")
 LABEL_DESCRIPTIONS = {
@@ -36,7 +36,6 @@ LABEL_DESCRIPTIONS = {
 
 def compute_labels(
     rows: ir.Table,
-    user_hours: ir.Table,
     keys: ir.Table,
     anchors: ir.Table,
     *,
@@ -47,7 +46,8 @@ def compute_labels(
     """Labels for each (user_id, anchor) in ``keys``; missing where the horizon is unobserved.
 
     ``rows`` fold the log by user and hour or finer (stretches or pieces of sessions):
-    their counts, spend and first purchase time in the horizon make the labels.
+    their counts, spend and first purchase time in the horizon make the labels. ``keys``
+    carry ``_last_purchase``, the user's last purchase before the anchor.
     """
     horizon = ibis.interval(days=horizon_days)
     gap = ibis.interval(days=repurchase_gap_days)
@@ -58,13 +58,8 @@ def compute_labels(
         _spend=j.spend.sum(),
         _next_purchase=j.t_first_purchase.min(),
     )
-    k = keys.select("user_id", "anchor")
-    last = asof_before(k, user_hours, "anchor", "hour", "user_id").select(
-        "user_id", "anchor", _last_purchase="last_purchase"
-    )
-    t = k.join(future, ["user_id", "anchor"], how="left").join(
-        last, ["user_id", "anchor"], how="left"
-    )
+    k = keys.select("user_id", "anchor", "_last_purchase")
+    t = k.join(future, ["user_id", "anchor"], how="left")
     observed = (t.anchor + horizon) <= ibis.timestamp(observed_end)
 
     def when_observed(value: ir.Value) -> ir.Value:

@@ -20,12 +20,13 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from shoplog.config.params import Params
 from shoplog.files import atomic_write_json
+
+if TYPE_CHECKING:  # pandas loads only where a frame is made
+    import pandas as pd
 
 SPLIT_ORDER = ("train", "embargo", "validation", "test", "score")
 
@@ -70,6 +71,8 @@ class Timeline:
 
     def frame(self) -> pd.DataFrame:
         """One row per anchor: role, label window end, and whether it is labelled."""
+        import pandas as pd
+
         horizon = pd.Timedelta(days=self.horizon_days)
         df = pd.DataFrame({"anchor": pd.to_datetime(self.anchors), "split": self.roles})
         df["label_end"] = df["anchor"] + horizon

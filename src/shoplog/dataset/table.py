@@ -1,7 +1,7 @@
 """The modelling table: one row per user x anchor with features, labels and split.
 
 Built in the engine from the canonical log. Intermediate tables (sessioned stretches, pieces
-of sessions when wanted, per user-hour and user-day running totals, distinct items) are
+of sessions when wanted, per user-day running totals or per-period totals, distinct items) are
 staged once as engine temp tables, each holding only what the wanted features read; anchors
 are then processed in batches, so peak memory follows the batch, not the whole table, and
 each batch goes straight to Parquet when a path is given.
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
 import pyarrow.parquet as pq
 
 from shoplog.config.params import Params
@@ -30,6 +29,7 @@ from shoplog.dataset.splits import Timeline, timeline_for_params
 from shoplog.events import engine
 
 if TYPE_CHECKING:
+    import pandas as pd
     from ibis.backends.duckdb import Backend as DuckDBBackend
 
 
@@ -53,6 +53,8 @@ def staged(con: DuckDBBackend) -> Iterator:
 
 def log_span(events: ir.Table) -> tuple[dt.datetime, dt.datetime]:
     """First and last event time of the log."""
+    import pandas as pd
+
     row = events.aggregate(first=events.event_time.min(), last=events.event_time.max()).execute()
     return pd.Timestamp(row["first"].iloc[0]).to_pydatetime(), pd.Timestamp(
         row["last"].iloc[0]
@@ -72,7 +74,6 @@ class Staged:
 
     stretches: ir.Table
     pieces: ir.Table | None
-    user_hours: ir.Table | None
     days: ir.Table
     items: ir.Table | None
     kinds: tuple[str, ...]
@@ -80,6 +81,8 @@ class Staged:
     item_edges: list[dt.datetime] | None = None
     # every user's integer key (the masks are kept by user id)
     users: ir.Table | None = None
+    # ``days`` holds the totals per period of :func:`features.period_totals`, not per day
+    periods: bool = False
 
 
 def stage_inputs(
@@ -102,44 +105,38 @@ def stage_inputs(
     features and the labels read them.
     """
     gap = params.sessions.gap_minutes
-    running = set().union(*(F.HISTORY_INPUTS[n] for n in history_names(params, names)))
+    running = F.history_inputs(F.history_names(params.features, names))
     if labels:
         running.add("last_purchase")  # repurchase churn looks back at the last purchase
     pieces_wanted = C.needs_session_pieces(params.features, names)
     lookback = params.anchors.lookback_days
-    totals = {total for total, _, _ in C.needed_sums(params.features, lookback, names).values()}
+    sums = C.needed_sums(params.features, lookback, names)
+    totals = {total for total, _, _ in sums.values()}
+    totals |= {F.RUNNING_SUMS[r] for r in running if r in F.RUNNING_SUMS}
     # fold and number only what the totals, pieces and labels read
     columns = F.stretch_columns(totals, running, pieces_wanted, labels)
     folded = keyed_events(F.fold_stretches(events, gap, columns), users)
     stretches = stage(F.sessioned_stretches(folded, gap, columns), "stretches")
-    user_hours = stage(F.user_hours(stretches, running), "user_hours") if running else None
     pieces = stage(F.make_pieces(stretches), "pieces") if pieces_wanted else None
-    reach = C.reach_days(params.features, lookback)
-    daily = stage(
-        F.day_totals(stretches, min(anchors) - dt.timedelta(days=reach), max(anchors), totals),
-        "days",
-    )
-    items, edges = None, None
+    # whole-history values run from the log's start; windowed sums need only their reach
+    reach = dt.timedelta(days=C.reach_days(params.features, lookback))
+    since = None if running else min(anchors) - reach
+    edges = F.period_edges(anchors, {o for _, near, far in sums.values() for o in (near, far)})
+    if edges is None:
+        daily = stage(F.day_totals(stretches, since, max(anchors), totals, running), "days")
+    else:  # a few anchors: totals per period between their windows' edges
+        daily = stage(F.period_totals(stretches, edges, since, totals, running), "periods")
+    items, item_edges = None, None
     if kinds:
         days = params.features.distinct_window_days
-        edges = F.item_edges(anchors, days)
-        if edges is not None:  # one row per item, with a bit per period it was touched in
+        item_edges = F.item_edges(anchors, days)
+        if item_edges is not None:  # one row per item, with a bit per period it was touched in
             # kept by user id: the counts per user and anchor are keyed instead, fewer rows
-            items = stage(F.item_masks(events, edges, kinds), "items")
+            items = stage(F.item_masks(events, item_edges, kinds), "items")
         else:  # too many periods for a mask: one row per item and day
             distinct = F.item_days(events, anchors, days, kinds)
             items = stage(F.next_item_day(keyed_events(distinct, users)), "items")
-    return Staged(stretches, pieces, user_hours, daily, items, kinds, edges, users)
-
-
-def history_names(params: Params, names: list[str] | None = None) -> list[str]:
-    """The whole-history features among ``names`` (all when None)."""
-    wanted = set(names) if names is not None else None
-    return [
-        s.name
-        for s in C.feature_contract(params.features)
-        if s.kind == C.HISTORY and (wanted is None or s.name in wanted)
-    ]
+    return Staged(stretches, pieces, daily, items, kinds, item_edges, users, edges is not None)
 
 
 def user_keys(events: ir.Table) -> ir.Table:
@@ -184,13 +181,11 @@ def batch_table(
             settings,
             params.anchors.lookback_days,
             names=names,
+            carry=["last_purchase"] if labels else [],
+            periods=inputs.periods,
         ),
         "windowed",
     )
-    history = None
-    wanted_history = history_names(params, names)
-    if wanted_history:
-        history = stage(F.history_features(inputs.user_hours, windowed, wanted_history), "history")
     breadth = None
     if inputs.items is not None:
         breadth = F.breadth_features(
@@ -204,7 +199,6 @@ def batch_table(
         lab = stage(
             compute_labels(
                 inputs.stretches,
-                inputs.user_hours,
                 windowed,
                 just_anchors,
                 horizon_days=params.anchors.horizon_days,
@@ -214,7 +208,7 @@ def batch_table(
             "labels",
         )
     # not staged: the caller's query joins the ids, sorts and writes this in one pass
-    table = F.finish_features(windowed, history, breadth, settings, names=names)
+    table = F.finish_features(windowed, breadth, settings, names=names)
     if lab is not None:
         joined = table.join(lab, ["user_id", "anchor"], how="left")
         table = joined.select(*[table[c] for c in table.columns], *[lab[c] for c in LABELS])
@@ -304,6 +298,8 @@ def build_table(
                     engine.write_parquet(con, expr, part)
                     parts.append(part)
     if out_path is None:
+        import pandas as pd  # only for a frame: a written table never loads pandas
+
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if "anchor" in df:  # Spark hands back nanoseconds; the log's unit is microseconds
             df["anchor"] = df["anchor"].astype("datetime64[us]")

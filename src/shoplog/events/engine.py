@@ -3,8 +3,8 @@
 Everything that reads the whole log goes through a connection made here, so resource
 limits (memory, threads, spill folder, Spark master) come from the parameters, and the
 same Ibis expressions run on either backend. What the backends do differently (staging an
-intermediate table, an as-of join, writing a result file) sits behind one function each,
-below.
+intermediate table, an ordered string aggregate, writing a result file) sits behind one
+function each, below.
 """
 
 from __future__ import annotations
@@ -138,52 +138,6 @@ def stage(con: Any, expr: ir.Table, name: str) -> tuple[ir.Table, Callable[[], N
         return cached, cached.release
     con.create_table(name, expr, temp=True)
     return con.table(name), lambda: con.drop_table(name, force=True)
-
-
-def asof_before(
-    left: ir.Table, right: ir.Table, left_time: str, right_time: str, by: str
-) -> ir.Table:
-    """Each row of ``left`` with the columns of the last row of ``right`` of the same ``by``
-    strictly before it (``right_time < left_time``), or missing values when there is none:
-    a left as-of join. Rows of ``left`` must be unique per (``by``, ``left_time``), and of
-    ``right`` per (``by``, ``right_time``). The result has ``left``'s columns, then
-    ``right``'s but ``by``.
-
-    DuckDB joins as-of natively. Spark SQL has no as-of join, so there the portable form
-    runs (:func:`asof_before_portable`); a test checks both forms agree."""
-    if _on_duckdb(left):
-        j = left.asof_join(
-            right, on=left[left_time] > right[right_time], predicates=[left[by] == right[by]]
-        )
-        return j.select(
-            *[left[c] for c in left.columns], *[right[c] for c in right.columns if c != by]
-        )
-    return asof_before_portable(left, right, left_time, right_time, by)
-
-
-def asof_before_portable(
-    left: ir.Table, right: ir.Table, left_time: str, right_time: str, by: str
-) -> ir.Table:
-    """:func:`asof_before` in plain SQL: the times of both tables in one stream per ``by``,
-    ordered by time (``left`` first at equal times, as the match is strict), where a
-    running maximum of ``right``'s times gives each ``left`` row its latest earlier
-    ``right`` time; ``right``'s row is then joined on it. One sort, no fan-out."""
-    at = "_asof_at"
-    marks = left.select(by, **{at: left[left_time]}, _asof_right=ibis.literal(False))
-    times = right.select(by, **{at: right[right_time]}, _asof_right=ibis.literal(True))
-    both = marks.union(times, distinct=False)
-    window = ibis.window(group_by=both[by], order_by=[both[at], both._asof_right], rows=(None, 0))
-    latest = ibis.ifelse(both._asof_right, both[at], ibis.null()).max().over(window)
-    found = both.mutate(_asof_latest=latest).filter(~both._asof_right)
-    found = found.select(by, at, "_asof_latest")
-    keyed = left.join(found, [left[by] == found[by], left[left_time] == found[at]], how="left")
-    keyed = keyed.select(*[left[c] for c in left.columns], found._asof_latest)
-    j = keyed.join(
-        right, [keyed[by] == right[by], keyed._asof_latest == right[right_time]], how="left"
-    )
-    return j.select(
-        *[keyed[c] for c in left.columns], *[right[c] for c in right.columns if c != by]
-    )
 
 
 def ordered_concat(values: ir.StringColumn, order: ir.Column, sep: str) -> ir.StringScalar:
