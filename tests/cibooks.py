@@ -12,14 +12,16 @@ from shoplog import cli
 from shoplog.config.paths import ProjectPaths
 
 
-def run_ci(root: Path, *overrides: str) -> ProjectPaths:
+def run_ci(root: Path, *overrides: str, only: list[str] | None = None) -> ProjectPaths:
     """``shoplog run --profile ci`` into fresh data and build folders under ``root``, with
-    ``--set`` ``overrides``; asserts it succeeded."""
+    ``--set`` ``overrides`` (and ``--only`` those chapters); asserts it succeeded."""
     paths = ProjectPaths.create(root / "data", root / "build")
     args = ["run", "--profile", "ci", "--data-dir", str(paths.data_dir)]
     args += ["--build-dir", str(paths.build_dir)]
     for item in overrides:
         args += ["--set", item]
+    if only:
+        args += ["--only", *only]
     assert cli.main(args) == 0
     return paths
 

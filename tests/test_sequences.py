@@ -137,6 +137,10 @@ def test_written_sequences_read_back_the_same_and_are_checked(log: pd.DataFrame,
         con.disconnect()
     back = read_sequences(path, DAYS)
     assert back.days == DAYS and len(back.activity) == rows
+    # counts are written as integers (a DuckDB sum is 128 bits wide, which Parquet holds
+    # as a double unless it is cast back), as Spark writes them
+    counts = [c for c in back.activity.columns if c not in (*KEYS, "user_id", "spend")]
+    assert counts and all(back.activity[c].dtype == "int64" for c in counts), back.activity.dtypes
     # sorted by anchor, user and day: the same log writes the same bytes
     assert back.activity[KEYS].equals(back.activity[KEYS].sort_values(KEYS))
     want = sequences(log, ANCHORS)

@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from shoplog.events.engine import exact_sum, micros_between, seconds_between
+from shoplog.events.engine import as_int64, exact_sum, micros_between, seconds_between
 from shoplog.events.sessions import session_numbers
 from shoplog.schema import (
     CANONICAL_COLUMNS,
@@ -302,7 +302,7 @@ def funnel(
     so_far = ibis.literal(True)
     for step in FUNNEL_STEPS:
         so_far = so_far & per[step]
-        reached[step] = so_far.sum().cast("int64")
+        reached[step] = as_int64(so_far.sum())
     # the group breaks ties, so the same groups make the cut on every run
     wide = per.group_by("group").aggregate(**reached)
     wide = wide.order_by([ibis.desc("view"), "group"]).limit(top)
@@ -336,7 +336,7 @@ def new_and_returning(events: ir.Table, unit: str = "W") -> pd.DataFrame:
     is_new = j.period == j.first
     df = (
         j.group_by("period")
-        .aggregate(new=is_new.sum().cast("int64"), returning=(~is_new).sum().cast("int64"))
+        .aggregate(new=as_int64(is_new.sum()), returning=as_int64((~is_new).sum()))
         .order_by("period")
         .to_pandas()
     )

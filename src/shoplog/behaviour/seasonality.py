@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tsa.seasonal import MSTL, STL
 
-from shoplog.events.engine import exact_sum
+from shoplog.events.engine import as_int64, exact_sum
 from shoplog.events.sessions import session_numbers
 
 SERIES = {
@@ -43,7 +43,7 @@ def daily_series(events: ir.Table, gap_minutes: float, unit: str = "D") -> pd.Da
         events.group_by(period)
         .aggregate(
             active_users=events.user_id.nunique(),
-            purchases=is_purchase.sum().cast("int64"),
+            purchases=as_int64(is_purchase.sum()),
             revenue=exact_sum(events.price, where=is_purchase).fill_null(0.0),
         )
         .to_pandas()

@@ -54,6 +54,7 @@ from shoplog.dataset.contract import (
     session_names,
 )
 from shoplog.events.engine import (
+    as_int64,
     micros_between,
     money_units,
     money_value,
@@ -90,12 +91,12 @@ def _stretch_totals(e: ir.Table) -> dict[str, ir.Value]:
         "t_first": e.event_time.min(),
         "t_last": e.event_time.max(),
         "n_events": e.count(),
-        **{f"n_{short}": is_[t].sum().cast("int64") for t, short in EVENT_SHORT.items()},
-        "spend": units.sum(where=is_["purchase"]).fill_null(0),
-        "view_price_sum": units.sum(where=is_["view"] & priced).fill_null(0),
-        "view_price_n": (is_["view"] & priced).sum().cast("int64"),
-        "purchase_price_sum": units.sum(where=is_["purchase"] & priced).fill_null(0),
-        "purchase_price_n": (is_["purchase"] & priced).sum().cast("int64"),
+        **{f"n_{short}": e.count(where=is_[t]) for t, short in EVENT_SHORT.items()},
+        "spend": as_int64(units.sum(where=is_["purchase"]).fill_null(0)),
+        "view_price_sum": as_int64(units.sum(where=is_["view"] & priced).fill_null(0)),
+        "view_price_n": e.count(where=is_["view"] & priced),
+        "purchase_price_sum": as_int64(units.sum(where=is_["purchase"] & priced).fill_null(0)),
+        "purchase_price_n": e.count(where=is_["purchase"] & priced),
         "t_first_purchase": e.event_time.min(where=is_["purchase"]),
         "t_last_purchase": e.event_time.max(where=is_["purchase"]),
         "t_last_cart": e.event_time.max(where=is_["cart"]),
@@ -112,7 +113,7 @@ def _merged_totals(b: ir.Table) -> dict[str, ir.Value]:
         elif name.startswith("t_"):
             out[name] = col.max()
         else:
-            out[name] = col.sum().cast("int64")
+            out[name] = as_int64(col.sum())
     return out
 
 
@@ -335,7 +336,7 @@ def _daily(
         return getattr(pc[column], how)()
 
     return pc.group_by(["user_id", "day"]).aggregate(
-        **{k: daily(k).fill_null(0) for k in sorted(totals - {"active_days"})},
+        **{k: as_int64(daily(k).fill_null(0)) for k in sorted(totals - {"active_days"})},
         **{f"_{r}": daily_time(r) for r in sorted(running) if r in RUNNING_TIMES},
     )
 
@@ -370,7 +371,7 @@ def day_totals(
         return value if how is None else getattr(value, how)().over(run)
 
     plain = sorted(totals - {"active_days"})
-    sums = {f"c_{k}": days[k].sum().over(run).cast("int64") for k in plain}
+    sums = {f"c_{k}": as_int64(days[k].sum().over(run)) for k in plain}
     if "active_days" in totals:
         sums["c_active_days"] = ibis.row_number().over(run).cast("int64") + 1
     return days.select(
@@ -424,9 +425,9 @@ def period_totals(
         how = RUNNING_TIMES[name][2] or "max"  # the last event of the period's last day
         return getattr(days[f"_{name}"], how)()
 
-    sums = {k: days[k].sum().cast("int64") for k in sorted(totals - {"active_days"})}
+    sums = {k: as_int64(days[k].sum()) for k in sorted(totals - {"active_days"})}
     if "active_days" in totals:
-        sums["active_days"] = days.count().cast("int64")
+        sums["active_days"] = as_int64(days.count())
     return days.group_by(["user_id", "end"]).aggregate(
         **dict(sorted(sums.items())),
         **{r: over_days(r) for r in sorted(running) if r in RUNNING_TIMES},
@@ -549,13 +550,13 @@ def _totals_by_periods(
     def at(column: str) -> ir.Value:  # running times keep their own aggregate
         if column in RUNNING_TIMES:
             return getattr(j[column], RUNNING_TIMES[column][2] or "max")()
-        return j[column.removeprefix("c_")].sum().cast("int64")
+        return as_int64(j[column.removeprefix("c_")].sum())
 
     values: dict[str, ir.Value] = {}
     for offset, cols in sorted(by_offset.items()):
         for c in sorted(cols):
             total = j[c].sum() if offset == 0 else j[c].sum(where=before(offset))
-            values[f"o{offset}_{c}"] = total.cast("int64")
+            values[f"o{offset}_{c}"] = as_int64(total)
     values |= _running_at(j, running, at)
     # scored: a period inside the lookback (every period row holds an event)
     t = j.group_by(["user_id", "anchor"]).aggregate(_in_lookback=j._scored.any(), **values)

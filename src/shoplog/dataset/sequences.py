@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from shoplog.dataset import features as F
 from shoplog.events import engine
-from shoplog.events.engine import MONEY_SCALE
+from shoplog.events.engine import MONEY_SCALE, as_int64
 from shoplog.schema import EVENT_SHORT
 
 # per day: events of each type, sessions opened, spend (in the log's currency)
@@ -49,9 +49,9 @@ def daily_activity(
     s = F.sessioned_stretches(F.fold_stretches(log, gap_minutes), gap_minutes)
     s = s.filter(s.day >= ibis.timestamp(first))
     daily = s.group_by(["user_id", "day"]).aggregate(
-        **{short: s[f"n_{short}"].sum().cast("int64") for short in EVENT_SHORT.values()},
-        sessions=s.is_sess_first.sum().cast("int64"),
-        spend=s.spend.sum().cast("int64"),
+        **{short: as_int64(s[f"n_{short}"].sum()) for short in EVENT_SHORT.values()},
+        sessions=as_int64(s.is_sess_first.sum()),
+        spend=as_int64(s.spend.sum()),
     )
     a = F.anchor_table(list(anchors))
     joined = daily.join(

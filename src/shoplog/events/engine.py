@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 if TYPE_CHECKING:
@@ -196,6 +198,16 @@ def sql_ident(name: str) -> str:
 def run_sql(con: DuckDBBackend, sql: str) -> list[tuple[Any, ...]]:
     """Run SQL on the engine and fetch every row (DuckDB 2 needs results consumed)."""
     return con.con.execute(sql).fetchall()
+
+
+def as_int64(value: ir.IntegerValue) -> ir.IntegerValue:
+    """``value`` (a sum or count) cast to a 64-bit integer in the query itself.
+
+    Ibis types a sum of integers as int64 and so drops ``.cast("int64")`` as a no-op, while
+    DuckDB sums into 128-bit integers: slower to carry through later stages, and written to
+    Parquet as doubles. The cast is built directly so that it is always in the query.
+    """
+    return ops.Cast(value, to=dt.int64).to_expr()
 
 
 # Amounts (prices, spend) are summed as whole millionths in int64: integer sums do not

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from shoplog.events.engine import seconds_between
+from shoplog.events.engine import as_int64, seconds_between
 
 
 def session_numbers(events: ir.Table, gap_minutes: float, column: str = "session") -> ir.Table:
@@ -52,7 +52,7 @@ def session_table(events: ir.Table, gap_minutes: float) -> ir.Table:
     s = sessions.mutate(_rank=rank)
     first_key = ibis.struct({"t": s.event_time, "r": s._rank, "e": s.event_type})
     counts = {
-        f"n_{name}": (s.event_type == etype).sum().cast("int64")
+        f"n_{name}": as_int64((s.event_type == etype).sum())
         for etype, name in (
             ("view", "views"),
             ("cart", "carts"),

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from shoplog.events.engine import exact_mean, exact_sum, seconds_between
+from shoplog.events.engine import as_int64, exact_mean, exact_sum, seconds_between
 from shoplog.events.sessions import FUNNEL_ORDER, session_numbers
 from shoplog.modeling import metrics as M
 from shoplog.modeling import models
@@ -66,9 +66,9 @@ def prefix_table(events: ir.Table, k: int, gap_minutes: float) -> ir.Table:
         end=s.event_time.max(),
         n_events=s.count(),
         first_purchase_pos=s.pos.min(where=s.event_type == "purchase"),
-        k_views=(first & is_view).sum().cast("int64"),
-        k_carts=(first & is_cart).sum().cast("int64"),
-        k_removes=(first & (s.event_type == "remove_from_cart")).sum().cast("int64"),
+        k_views=as_int64((first & is_view).sum()),
+        k_carts=as_int64((first & is_cart).sum()),
+        k_removes=as_int64((first & (s.event_type == "remove_from_cart")).sum()),
         k_products=s.product_id.nunique(where=first),
         k_categories=s.category_id.nunique(where=first),
         k_brands=s.brand.nunique(where=first),
@@ -82,7 +82,7 @@ def prefix_table(events: ir.Table, k: int, gap_minutes: float) -> ir.Table:
     upto = ibis.window(group_by="user_id", order_by="session", preceding=None, following=0)
     per = per.mutate(
         prior_sessions=(per.session - 1).cast("int64"),
-        prior_buying_sessions=(bought.sum().over(upto) - bought).cast("int64"),
+        prior_buying_sessions=as_int64(bought.sum().over(upto) - bought),
         days_since_prior_session=seconds_between(per.start, per.end.lag().over(by_user)) / 86400,
     )
     eligible = per.filter(
