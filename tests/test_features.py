@@ -85,6 +85,31 @@ def test_engine_equals_reference(form: str, events: pd.DataFrame) -> None:
     assert_same_table(engine, reference, [*NAMES, *LABELS])
 
 
+@pytest.mark.parametrize("form", FORMS)
+def test_history_long_before_the_windows_reach_is_whole(form: str) -> None:
+    """Days before the windows' reach are folded into one row: whole-history features
+    (first event, last purchase, sessions, orders, spend, visit gaps) still see them, and
+    the windows do not."""
+    day = dt.timedelta(days=1)
+    events = _log(
+        (dt.datetime(2019, 6, 1, 10), "old", "purchase", 30.0),
+        (dt.datetime(2019, 6, 1, 10, 5), "old", "view"),
+        (dt.datetime(2019, 8, 10, 9), "old", "cart"),
+        (dt.datetime(2019, 8, 11, 9), "old", "purchase", 12.5),
+        (ANCHORS[0] - 2 * day, "old", "view"),
+        (ANCHORS[0] - day, "old", "view"),
+        (ANCHORS[1] - day, "new", "purchase", 4.0),
+        (ANCHORS[2] - day, "old", "cart"),
+    )
+    with windowed_form(form):
+        engine = engine_table(events, PARAMS)
+    reference = reference_table(events)
+    assert_same_table(engine, reference, [*NAMES, *LABELS])
+    old = engine[engine["user_id"].astype(str) == "old"].iloc[0]
+    assert old["tenure_days"] > 200 and old["orders_total"] == 2
+    assert old["spend_total"] == 42.5 and old["days_since_last_purchase"] > 140
+
+
 def test_the_forms_are_chosen_by_the_number_of_anchors() -> None:
     offsets = {0, 1, 3}
     few = [ANCHORS[0] + dt.timedelta(days=k) for k in range(F.PERIOD_MAX_ANCHORS)]

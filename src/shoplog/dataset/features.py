@@ -309,18 +309,25 @@ def _daily(
 ) -> ir.Table:
     """Per user and active day in ``[since, until)`` (None: from the log's start): each daily
     total but ``active_days``, and ``_<name>`` for each running time (see
-    :func:`day_totals`)."""
-    if running and since is not None:
-        raise ValueError("whole-history values need day totals from the log's start")
+    :func:`day_totals`).
+
+    With ``running`` values, a user's days before ``since`` are not dropped but folded into
+    one row on the day before it: the running values stay whole-history ones, while every
+    window (which starts at or after ``since``) sees the same totals as before, and the
+    table stays as short as the windows need (at 50M events, a third of the rows).
+    """
     missing = {RUNNING_SUMS[r] for r in running if r in RUNNING_SUMS} - totals
     if missing:
         raise ValueError(f"running sums need the daily totals {sorted(missing)}")
     in_range = stretches.day < ibis.timestamp(until)
-    if since is not None:
+    if since is not None and not running:
         in_range &= stretches.day >= ibis.timestamp(since)
     pc = stretches.filter(in_range)
     hour = pc.hour.hour()
     weekday = pc.day.day_of_week.index()
+    day = pc.day
+    if since is not None and running:
+        day = ibis.greatest(day, ibis.timestamp(since - dt.timedelta(days=1)))
 
     def daily(total: str) -> ir.NumericValue:
         if total.startswith("weekday"):
@@ -335,7 +342,7 @@ def _daily(
             return pc[column].max(where=pc.is_sess_first == 1)
         return getattr(pc[column], how)()
 
-    return pc.group_by(["user_id", "day"]).aggregate(
+    return pc.group_by(["user_id", day.name("day")]).aggregate(
         **{k: as_int64(daily(k).fill_null(0)) for k in sorted(totals - {"active_days"})},
         **{f"_{r}": daily_time(r) for r in sorted(running) if r in RUNNING_TIMES},
     )
@@ -359,8 +366,9 @@ def day_totals(
 
     ``running`` names whole-history values (:data:`RUNNING_TIMES`; those of
     :data:`RUNNING_SUMS` are ``c_`` columns of their totals, which must be in ``totals``)
-    added as columns of those names; they need ``since`` None (the whole history). The
-    history features then read the same row as the windowed sums, with no second table.
+    added as columns of those names; the days before ``since`` are then one row (see
+    :func:`_daily`). The history features read the same row as the windowed sums, with no
+    second table.
     """
     days = _daily(stretches, since, until, totals, running)
     run = ibis.window(group_by="user_id", order_by="day", preceding=None, following=0)

@@ -118,9 +118,8 @@ def stage_inputs(
     folded = keyed_events(F.fold_stretches(events, gap, columns), users)
     stretches = stage(F.sessioned_stretches(folded, gap, columns), "stretches")
     pieces = stage(F.make_pieces(stretches), "pieces") if pieces_wanted else None
-    # whole-history values run from the log's start; windowed sums need only their reach
-    reach = dt.timedelta(days=C.reach_days(params.features, lookback))
-    since = None if running else min(anchors) - reach
+    # windowed sums need only their reach; the days before it are folded into one row
+    since = min(anchors) - dt.timedelta(days=C.reach_days(params.features, lookback))
     edges = F.period_edges(anchors, {o for _, near, far in sums.values() for o in (near, far)})
     if edges is None:
         daily = stage(F.day_totals(stretches, since, max(anchors), totals, running), "days")
