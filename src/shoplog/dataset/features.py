@@ -150,8 +150,9 @@ def fold_stretches(
     if not width:  # a gap under a second: only events at the same instant share a stretch
         hour = e.event_time.truncate("h").name("hour")
         return e.group_by(["user_id", hour, e.event_time.name("_part")]).aggregate(**totals)
-    # one integer key per stretch (a tenth faster than hour and part); the width divides
-    # an hour, so the hour of a stretch is that of its first event
+    # one integer key per stretch (the fold alone at 10M events: 0.93 s with hour and
+    # part as keys, 0.84 s with one); the width divides an hour, so the hour of a stretch
+    # is that of its first event
     part = (e.event_time.epoch_seconds() // width).name("_part")
     folded = e.group_by(["user_id", part]).aggregate(**totals)
     return folded.select(
@@ -302,31 +303,31 @@ RUNNING_TIMES: dict[str, tuple[str, str, str | None]] = {
 
 def _daily(
     stretches: ir.Table,
-    since: dt.datetime | None,
+    since: dt.datetime,
     until: dt.datetime,
     totals: set[str],
     running: set[str] | frozenset[str],
 ) -> ir.Table:
-    """Per user and active day in ``[since, until)`` (None: from the log's start): each daily
-    total but ``active_days``, and ``_<name>`` for each running time (see
-    :func:`day_totals`).
+    """Per user and active day in ``[since, until)``: each daily total but ``active_days``,
+    and ``_<name>`` for each running time (see :func:`day_totals`).
 
     With ``running`` values, a user's days before ``since`` are not dropped but folded into
     one row on the day before it: the running values stay whole-history ones, while every
     window (which starts at or after ``since``) sees the same totals as before, and the
-    table stays as short as the windows need (at 50M events, a third of the rows).
+    table stays as short as the windows need (features and labels for 12 anchors at 50M
+    events: 199.8 s with every day, 171.8 s with the one row).
     """
     missing = {RUNNING_SUMS[r] for r in running if r in RUNNING_SUMS} - totals
     if missing:
         raise ValueError(f"running sums need the daily totals {sorted(missing)}")
     in_range = stretches.day < ibis.timestamp(until)
-    if since is not None and not running:
+    if not running:
         in_range &= stretches.day >= ibis.timestamp(since)
     pc = stretches.filter(in_range)
     hour = pc.hour.hour()
     weekday = pc.day.day_of_week.index()
     day = pc.day
-    if since is not None and running:
+    if running:
         day = ibis.greatest(day, ibis.timestamp(since - dt.timedelta(days=1)))
 
     def daily(total: str) -> ir.NumericValue:
@@ -350,7 +351,7 @@ def _daily(
 
 def day_totals(
     stretches: ir.Table,
-    since: dt.datetime | None,
+    since: dt.datetime,
     until: dt.datetime,
     totals: set[str],
     running: set[str] | frozenset[str] = frozenset(),
@@ -391,6 +392,12 @@ def day_totals(
     )
 
 
+def _across(name: str) -> str:
+    """The aggregate of running time ``name`` over several days or periods (a time taken
+    from the last day alone is their maximum)."""
+    return RUNNING_TIMES[name][2] or "max"
+
+
 # up to this many anchors, the windowed sums come from :func:`period_totals` fanned out to
 # the anchors; with more, from the running totals of :func:`day_totals`. On the shared
 # spec's 10M events (2 cores, in process, best of 3) periods took 3.64 s against 3.85 s
@@ -412,7 +419,7 @@ def period_edges(
 def period_totals(
     stretches: ir.Table,
     edges: Sequence[dt.datetime],
-    since: dt.datetime | None,
+    since: dt.datetime,
     totals: set[str],
     running: set[str] | frozenset[str] = frozenset(),
 ) -> ir.Table:
@@ -432,8 +439,7 @@ def period_totals(
     days = days.mutate(end=end)
 
     def over_days(name: str) -> ir.Value:
-        how = RUNNING_TIMES[name][2] or "max"  # the last event of the period's last day
-        return getattr(days[f"_{name}"], how)()
+        return getattr(days[f"_{name}"], _across(name))()
 
     sums = {k: as_int64(days[k].sum()) for k in sorted(totals - {"active_days"})}
     if "active_days" in totals:
@@ -559,7 +565,7 @@ def _totals_by_periods(
 
     def at(column: str) -> ir.Value:  # running times keep their own aggregate
         if column in RUNNING_TIMES:
-            return getattr(j[column], RUNNING_TIMES[column][2] or "max")()
+            return getattr(j[column], _across(column))()
         return as_int64(j[column.removeprefix("c_")].sum())
 
     values: dict[str, ir.Value] = {}
